@@ -1,0 +1,59 @@
+"""What every command shares: opening a network, parsing options, failing cleanly.
+
+Bad input ends with a message that says what and where on stderr and exit
+code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from cartnet.network import Network, NetworkError, NetworkFileError, open_network
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, details: list[str] | None = None) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    for line in details or []:
+        err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def load(name_or_path: str, scenario: str | None = None) -> Network:
+    """The network (packaged name or file), with the scenario applied."""
+    try:
+        network = open_network(name_or_path)
+    except NetworkFileError as e:
+        fail(
+            f"{name_or_path} is not a usable network ({len(e.problems)} problem(s))",
+            [str(p) for p in e.problems],
+        )
+    if scenario is None:
+        return network
+    try:
+        return network.with_scenario(scenario)
+    except KeyError as e:
+        fail(str(e.args[0]))
+    except NetworkError as e:
+        fail(f"scenario {scenario!r} does not apply", [str(p) for p in e.problems])
+
+
+def parse_date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{option}: {text!r} is not a date (use YYYY-MM-DD)")
+
+
+def print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")

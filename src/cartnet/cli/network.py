@@ -1,0 +1,112 @@
+"""``cartnet network ...``: validate, show and map a network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cartnet.cli.common import err, fail, load, out, parse_date, print_json
+from cartnet.network import NetworkFileError, load_network
+from cartnet.network.summary import summarize
+from cartnet.report.maps import FORMATS, render_network_map
+
+app = typer.Typer(help="Validate, show and map a manufacturing network.", no_args_is_help=True)
+
+NetworkArg = Annotated[
+    str, typer.Argument(help="A packaged network name (kymriah-2020) or a YAML file.")
+]
+ScenarioOpt = Annotated[
+    str | None, typer.Option("--scenario", "-s", help="Apply this scenario to the base network.")
+]
+
+
+@app.command()
+def validate(file: Annotated[Path, typer.Argument(help="Network YAML file.")]) -> None:
+    """Check a network file; list every problem with its line and field path."""
+    try:
+        network = load_network(file)
+    except NetworkFileError as e:
+        for p in e.problems:
+            err.print(str(p), highlight=False, markup=False, soft_wrap=True)
+        fail(f"{file}: {len(e.problems)} problem(s)")
+    out.print(
+        f"[green]valid[/]: {network.name}: {len(network.sites)} sites, "
+        f"{len(network.treatment_centers)} treatment centers, "
+        f"{len(network.scenarios)} scenarios"
+    )
+
+
+@app.command()
+def show(
+    network: NetworkArg,
+    scenario: ScenarioOpt = None,
+    on: Annotated[
+        str | None, typer.Option(help="Date (YYYY-MM-DD); default: the network's reference date.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON form.")] = False,
+) -> None:
+    """Sites, approvals in force, centers and demand per market, and who may serve whom."""
+    net = load(network, scenario)
+    summary = summarize(net, parse_date(on, "--on"))
+    if as_json:
+        print_json(summary)
+        return
+    head = f"[bold]{net.name}[/]" + (f" · scenario [bold]{scenario}[/]" if scenario else "")
+    out.print(f"{head} · on {summary['on']} · sites on {', '.join(summary['continents'])}")
+    sites = Table(title="Manufacturing sites", title_justify="left")
+    for col in ("site", "operator", "country", "lines", "mfg d", "QC d", "approvals in force"):
+        sites.add_column(col, justify="right" if col in {"lines", "mfg d", "QC d"} else "left")
+    for s in summary["sites"]:
+        approvals = ", ".join(
+            f"{a['regulator']} {a['scope']}" + (f" ({a['trial']})" if a["trial"] else "")
+            for a in s["approvals_in_force"]
+        )
+        sites.add_row(
+            f"{s['name']}",
+            f"{s['operator']} ({s['operator_kind']})",
+            s["country"],
+            str(s["lines"]),
+            f"{s['manufacturing_mean_days']:g}",
+            f"{s['qc_mean_days']:g}",
+            approvals or "[dim]none[/]",
+        )
+    out.print(sites)
+    markets = Table(title="Markets: demand and the sites that may serve them", title_justify="left")
+    for col in ("market", "regulator", "centers", "patients/yr", "scope", "eligible sites"):
+        markets.add_column(col, justify="right" if col in {"centers", "patients/yr"} else "left")
+    names = {s["id"]: s["name"] for s in summary["sites"]}
+    for m in summary["markets"]:
+        rows = [r for r in summary["service"] if r["market"] == m["id"]]
+        for i, r in enumerate(rows):
+            scope = r["scope"] + (f" ({r['trial']})" if r["trial"] else "")
+            markets.add_row(
+                m["id"] if i == 0 else "",
+                m["regulator"] if i == 0 else "",
+                str(m["centers"]) if i == 0 else "",
+                f"{r['patients_per_year']:.0f}",
+                scope,
+                ", ".join(names[s] for s in r["sites"]) or "[red]none[/]",
+            )
+    out.print(markets)
+    t = summary["totals"]
+    out.print(
+        f"{t['sites']} sites, {t['lines']} lines, {t['treatment_centers']} treatment centers, "
+        f"{t['demand_per_year']:.0f} patients a year"
+    )
+
+
+@app.command("map")
+def map_(
+    network: NetworkArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Map file: .png, .svg or .html.")],
+    scenario: ScenarioOpt = None,
+) -> None:
+    """Draw sites and treatment centers on a world map, rendered offline."""
+    if output.suffix.lower() not in FORMATS:
+        fail(f"--output {output}: use a .png, .svg or .html file")
+    net = load(network, scenario)
+    render_network_map(net, output)
+    out.print(f"map written to {output}")

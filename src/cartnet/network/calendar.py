@@ -1,0 +1,89 @@
+"""Working calendars: the days a site may start manufacturing.
+
+A site does not start a batch on a closed weekday, a holiday or during a planned
+shutdown; batches already running carry on.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from enum import StrEnum
+from functools import cached_property
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+    @property
+    def number(self) -> int:
+        """Monday is 0, as in ``date.weekday()``."""
+        return _WEEKDAY_NUMBER[self.value]
+
+
+_WEEKDAY_NUMBER = {w: i for i, w in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
+
+
+class Shutdown(BaseModel):
+    """A planned closure, both ends included."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: date
+    end: date
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Shutdown:
+        if self.end < self.start:
+            raise ValueError(f"shutdown end {self.end} is before its start {self.start}")
+        return self
+
+
+class WorkingCalendar(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    closed_weekdays: list[Weekday] = []
+    closed_dates: list[date] = []
+    shutdowns: list[Shutdown] = []
+
+    @model_validator(mode="after")
+    def _some_open_day(self) -> WorkingCalendar:
+        if len(set(self.closed_weekdays)) == 7:
+            raise ValueError("every weekday is closed: the site could never start a batch")
+        return self
+
+    @cached_property
+    def _closed_numbers(self) -> frozenset[int]:
+        return frozenset(w.number for w in self.closed_weekdays)
+
+    def is_open(self, day: date) -> bool:
+        """True when a batch may start on ``day``.
+
+        >>> cal = WorkingCalendar(closed_weekdays=["sun"], closed_dates=["2020-12-25"])
+        >>> cal.is_open(date(2020, 12, 24)), cal.is_open(date(2020, 12, 25))
+        (True, False)
+        >>> cal.is_open(date(2020, 12, 27))  # a Sunday
+        False
+        """
+        if day.weekday() in self._closed_numbers:
+            return False
+        if day in self.closed_dates:
+            return False
+        return not any(s.start <= day <= s.end for s in self.shutdowns)
+
+    def next_open(self, day: date) -> date:
+        """The first day on or after ``day`` when a batch may start."""
+        limit = day + timedelta(days=3660)
+        while not self.is_open(day):
+            day += timedelta(days=1)
+            if day > limit:
+                raise ValueError("no open day within ten years")
+        return day
