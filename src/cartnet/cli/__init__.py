@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cartnet import __version__
-from cartnet.cli import network
+from cartnet.cli import network, twin
 
 app = typer.Typer(
     name="cartnet",
@@ -14,6 +14,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(network.app, name="network")
+app.command()(twin.simulate)
+app.command()(twin.compare)
 
 
 def _version(value: bool) -> None:

@@ -77,7 +77,7 @@ def show(
     markets = Table(title="Markets: demand and the sites that may serve them", title_justify="left")
     for col in ("market", "regulator", "centers", "patients/yr", "scope", "eligible sites"):
         markets.add_column(col, justify="right" if col in {"centers", "patients/yr"} else "left")
-    names = {s["id"]: s["name"] for s in summary["sites"]}
+    names = {s["id"]: s["city"] for s in summary["sites"]}
     for m in summary["markets"]:
         rows = [r for r in summary["service"] if r["market"] == m["id"]]
         for i, r in enumerate(rows):

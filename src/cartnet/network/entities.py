@@ -127,12 +127,15 @@ class Approval(Noted):
     def covers(
         self, product: str, regulator: Regulator, scope: Scope, on: date, trial: str | None = None
     ) -> bool:
-        """True when this approval lets the site make ``product`` for that regulator's patients."""
+        """True when this approval lets the site make ``product`` for that regulator's patients.
+
+        A clinical patient is covered only by an approval for the patient's own trial.
+        """
         return (
             self.product == product
             and self.regulator is regulator
             and self.scope is scope
-            and (scope is Scope.COMMERCIAL or trial is None or trial == self.trial)
+            and (scope is Scope.COMMERCIAL or trial == self.trial)
             and self.in_force(on)
         )
 
@@ -166,6 +169,9 @@ class Site(Noted):
         self, product: str, regulator: Regulator, scope: Scope, on: date, trial: str | None = None
     ) -> bool:
         return any(a.covers(product, regulator, scope, on, trial) for a in self.approvals)
+
+    def accepts(self, material: StartingMaterial) -> bool:
+        return material in self.starting_materials
 
 
 class Demand(Noted):

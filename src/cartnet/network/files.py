@@ -82,6 +82,8 @@ def parse_network(text: str, name: str = "<network>") -> Network:
         raise NetworkFileError(
             [FileProblem(name, line, "", f"not valid YAML: {problem}")]
         ) from None
+    except ValueError as e:  # an impossible date such as 2020-13-01, built by the loader
+        raise NetworkFileError([FileProblem(name, None, "", f"bad value: {e}")]) from None
     if not isinstance(data, dict):
         raise NetworkFileError(
             [FileProblem(name, 1, "", "a network file is a mapping with name, sites, ...")]

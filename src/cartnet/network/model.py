@@ -146,16 +146,18 @@ class Network(Noted):
         """Sites that may make ``product`` for a patient of ``market`` with ``scope`` on ``on``.
 
         A site qualifies when an approval of the market's regulator for this product
-        and scope (and trial, for clinical patients) is in force on that day and the
-        site has at least one line.
+        and scope (and the patient's trial, for clinical patients) is in force on that
+        day, the site takes the product's starting material, and it has a line.
         """
         regulator = self.market(market).regulator
-        self.product(product)
+        material = self.product(product).starting_material
         scope = Scope(scope)
         return [
             s
             for s in self.sites
-            if s.lines > 0 and s.may_make(product, regulator, scope, on, trial)
+            if s.lines > 0
+            and s.accepts(material)
+            and s.may_make(product, regulator, scope, on, trial)
         ]
 
     def lane(self, origin: str, destination: str) -> Lane:

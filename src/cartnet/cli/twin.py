@@ -1,0 +1,251 @@
+"""``cartnet simulate`` and ``cartnet compare``: the network twin from the command line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from cartnet.cli.common import err, fail, load, out, print_json
+from cartnet.network import Network
+from cartnet.twin.pipeline import unserved_streams
+from cartnet.twin.policies import POLICIES
+from cartnet.twin.replications import Variant, executor_for, run_variants
+from cartnet.twin.results import VariantResult, run_document
+from cartnet.twin.settings import TwinSettings
+
+NetworkArg = Annotated[
+    str, typer.Argument(help="A packaged network name (kymriah-2020) or a YAML file.")
+]
+Horizon = Annotated[float, typer.Option("--horizon-days", help="Simulated days after the start.")]
+Warmup = Annotated[float, typer.Option("--warmup-days", help="Days left out of the statistics.")]
+Reps = Annotated[int, typer.Option("--replications", "-n", min=1, help="Monte Carlo replications.")]
+Seed = Annotated[int, typer.Option("--seed", min=0, help="Seed of the random numbers.")]
+Workers = Annotated[
+    int | None, typer.Option("--workers", min=1, help="Worker processes (default: all cores).")
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Run on a Dask cluster, e.g. tcp://10.0.0.5:8786."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print the run document as JSON.")]
+Report = Annotated[
+    Path | None, typer.Option("--report", help="Write an offline HTML report (and PNGs).")
+]
+Hazard = Annotated[
+    float | None,
+    typer.Option("--loss-hazard", min=0, help="Daily probability of losing a waiting patient."),
+]
+
+
+def _settings(horizon: float, warmup: float, hazard: float | None) -> TwinSettings:
+    values: dict[str, Any] = {"horizon_days": horizon, "warmup_days": warmup}
+    if hazard is not None:
+        values["loss_hazard_per_day"] = hazard
+    try:
+        return TwinSettings(**values)
+    except ValidationError as e:
+        fail("; ".join(str(x["msg"]).removeprefix("Value error, ") for x in e.errors()))
+
+
+def _check_policies(policies: list[str]) -> None:
+    for p in policies:
+        if p not in POLICIES:
+            fail(f"unknown policy {p!r} (known: {', '.join(sorted(POLICIES))})")
+
+
+def _warnings(networks: list[Network], settings: TwinSettings) -> list[str]:
+    found = []
+    for net in networks:
+        for st in unserved_streams(net, settings):
+            where = f" (scenario {net.applied_scenario})" if net.applied_scenario else ""
+            trial = f", trial {st.trial}" if st.trial else ""
+            found.append(
+                f"no site may serve {st.product} {st.scope}{trial} patients of market "
+                f"{st.market} at center {st.center}{where}; they will wait and be lost"
+            )
+    for w in dict.fromkeys(found):
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    return list(dict.fromkeys(found))
+
+
+def _execute(
+    name: str,
+    variants: list[Variant],
+    settings: TwinSettings,
+    replications: int,
+    seed: int,
+    workers: int | None,
+    scheduler: str | None,
+    as_json: bool,
+    report: Path | None,
+) -> dict[str, Any]:
+    if report is not None and report.suffix.lower() != ".html":
+        fail(f"--report {report}: the report is an .html file")
+    warnings = _warnings([v.network for v in variants], settings)
+    began = time.perf_counter()
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("replications", total=replications * len(variants))
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done)
+
+        try:
+            with executor_for(workers, scheduler) as executor:
+                count = workers or (1 if executor is None else 2)
+                aggregates = run_variants(
+                    variants, settings, replications, seed, executor, advance, workers=count
+                )
+        except (OSError, RuntimeError, TimeoutError) as e:
+            fail(f"could not run the replications: {e}")
+    elapsed = time.perf_counter() - began
+    results = [VariantResult(v, a) for v, a in zip(variants, aggregates, strict=True)]
+    document = run_document(name, results, settings, replications, seed, warnings)
+    document["wall_seconds"] = round(elapsed, 3)
+    if report is not None:
+        from cartnet.report.twin_report import write_report
+
+        written = write_report(document, {v.label: v.network for v in variants}, report)
+        err.print(f"report written to {', '.join(str(p) for p in written)}", highlight=False)
+    if as_json:
+        print_json(document)
+    else:
+        _print_tables(document)
+    return document
+
+
+KEY_FIGURES = (
+    ("ttt.mean", "time to treatment, mean d"),
+    ("ttt.p90", "time to treatment, p90 d"),
+    ("v2v.mean", "vein-to-vein, mean d"),
+    ("slot_wait.mean", "waiting for a slot, mean d"),
+    ("treated_per_year", "treated per year"),
+    ("lost_per_year", "lost while waiting per year"),
+    ("lost_share", "share lost"),
+    ("cross_border_share", "cross-border shipments"),
+    ("cost_per_therapy", "lane cost per therapy"),
+)
+
+
+def _fmt(e: dict[str, Any]) -> str:
+    if e["mean"] is None:
+        return "–"
+    if e["ci_low"] is None:
+        return f"{e['mean']:.3g}"
+    return f"{e['mean']:.4g} [{e['ci_low']:.4g}, {e['ci_high']:.4g}]"
+
+
+def _groups(document: dict[str, Any]) -> list[str]:
+    keys = document["variants"][0]["kpis"]
+    markets = sorted({k.split(".")[0] for k in keys if k.endswith(".enrolled")} - {"all"})
+    return ["all", *markets]
+
+
+def _print_tables(document: dict[str, Any]) -> None:
+    labels = [v["label"] for v in document["variants"]]
+    for group in _groups(document):
+        table = Table(
+            title=f"{'All markets' if group == 'all' else 'Market ' + group}: mean [95% CI] "
+            f"over {document['replications']} replications",
+            title_justify="left",
+        )
+        table.add_column("figure")
+        for label in labels:
+            table.add_column(label, justify="right")
+        for d in document["differences"]:
+            table.add_column(f"Δ {d['variant']}", justify="right")
+        for key, title in KEY_FIGURES:
+            full = f"{group}.{key}"
+            cells = [_fmt(v["kpis"].get(full, {"mean": None})) for v in document["variants"]]
+            cells += [_fmt(d["kpis"].get(full, {"mean": None})) for d in document["differences"]]
+            table.add_row(title, *cells)
+        out.print(table)
+    sites = Table(title="Line utilization after warm-up", title_justify="left")
+    sites.add_column("site")
+    for label in labels:
+        sites.add_column(label, justify="right")
+    site_keys = sorted(
+        {k for v in document["variants"] for k in v["kpis"] if k.startswith("site.")}
+    )
+    for key in site_keys:
+        sites.add_row(
+            key.split(".")[1],
+            *[_fmt(v["kpis"].get(key, {"mean": None})) for v in document["variants"]],
+        )
+    out.print(sites)
+    out.print(
+        f"[dim]{document['replications']} replications, seed {document['seed']}, "
+        f"{document['wall_seconds']:.1f} s; figures rest on the network file's assumptions[/]"
+    )
+
+
+def simulate(
+    network: NetworkArg,
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s")] = None,
+    policy: Annotated[str, typer.Option("--policy", "-p", help="Booking policy.")] = "earliest",
+    horizon_days: Horizon = 365.0,
+    warmup_days: Warmup = 90.0,
+    replications: Reps = 20,
+    seed: Seed = 2020,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    loss_hazard: Hazard = None,
+    as_json: Json = False,
+    report: Report = None,
+) -> None:
+    """Simulate every order through the network, many times over."""
+    settings = _settings(horizon_days, warmup_days, loss_hazard)
+    _check_policies([policy])
+    net = load(network, scenario)
+    label = f"{scenario or 'base'}/{policy}"
+    _execute(
+        net.name, [Variant(label, net, policy)], settings, replications, seed, workers,
+        scheduler, as_json, report,
+    )  # fmt: skip
+
+
+def compare(
+    network: NetworkArg,
+    scenario: Annotated[
+        list[str] | None, typer.Option("--scenario", "-s", help="Repeat for each scenario.")
+    ] = None,
+    policy: Annotated[
+        list[str] | None, typer.Option("--policy", "-p", help="Repeat for each policy.")
+    ] = None,
+    horizon_days: Horizon = 365.0,
+    warmup_days: Warmup = 90.0,
+    replications: Reps = 20,
+    seed: Seed = 2020,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    loss_hazard: Hazard = None,
+    as_json: Json = False,
+    report: Report = None,
+) -> None:
+    """Compare scenarios and policies on common random numbers; differences with 95% CIs."""
+    scenarios = scenario or [None]  # type: ignore[list-item]
+    policies = policy or ["earliest"]
+    if len(scenarios) * len(policies) < 2:
+        fail("compare needs at least two variants: give two --scenario or two --policy options")
+    settings = _settings(horizon_days, warmup_days, loss_hazard)
+    _check_policies(policies)
+    variants = []
+    for s in scenarios:
+        net = load(network, s)
+        for p in policies:
+            variants.append(Variant(f"{s or 'base'}/{p}", net, p))
+    _execute(
+        variants[0].network.name, variants, settings, replications, seed, workers, scheduler,
+        as_json, report,
+    )  # fmt: skip

@@ -1,0 +1,652 @@
+"""The vein-to-vein pipeline of every order, simulated on the event kernel.
+
+One order: enrolment at a treatment center → waiting for a slot → apheresis →
+inbound lane → manufacturing on one line → QC → release (or out of
+specification) → outbound lane → infusion. Patients may be lost at any time
+before infusion (a constant daily hazard).
+
+Slots are a call-off (CONWIP) system, as sites run them: a site holds
+``lines + call-ahead`` pipeline places; an order booked at the site waits,
+first come first served, for a place ("waiting for a slot"); when it gets one,
+the patient is called for apheresis, the material ships, waits at the site for
+a free line if need be (cryopreserved material may wait), and the place is
+freed when manufacturing ends. With no lead time and no call-ahead this is
+exactly an M/M/c queue, which the validation tests use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from cartnet.network.distributions import Duration
+from cartnet.network.entities import Scope, Site, StartingMaterial
+from cartnet.network.model import Network
+from cartnet.twin.kernel import Kernel
+from cartnet.twin.policies import BookingPolicy, OrderRequest, SiteOption, WaitingOrder
+from cartnet.twin.settings import TwinSettings
+
+# Order stages
+WAITING, CALLED, MANUFACTURING, RELEASING, DONE = range(5)
+_UNIFORMS_PER_ORDER = 8  # up to four QC decisions (fail?, then which outcome?)
+
+
+@dataclass(frozen=True)
+class DemandStream:
+    """Poisson arrivals of one product and scope at one center."""
+
+    center: str
+    market: str
+    product: str
+    scope: str
+    trial: str | None
+    per_day: float
+    growth_per_year: float
+
+
+class SiteState:
+    __slots__ = (
+        "busy",
+        "free_lines",
+        "free_places",
+        "id",
+        "line_queue",
+        "lines",
+        "mean_cycle",
+        "mfg",
+        "oos",
+        "open_day",
+        "place_queue",
+        "places",
+        "qc",
+        "site",
+        "starts",
+    )
+
+    def __init__(self, site: Site, oos: float, places: int, open_day: list[bool], weeks: int):
+        self.site = site
+        self.id = site.id
+        self.lines = site.lines
+        self.free_lines = site.lines
+        self.places = places
+        self.free_places = places
+        self.place_queue: deque[Order] = deque()
+        self.line_queue: deque[Order] = deque()
+        self.mfg: Duration = site.manufacturing
+        self.qc: Duration = site.qc
+        self.mean_cycle = site.manufacturing.mean
+        self.oos = oos
+        self.open_day = open_day
+        self.busy = np.zeros(weeks)
+        self.starts = 0
+
+
+class Order:
+    __slots__ = (
+        "apheresis",
+        "attempts",
+        "called",
+        "center",
+        "cost",
+        "cross_border",
+        "delivered",
+        "enrolled",
+        "holds_place",
+        "id",
+        "infused",
+        "lane_in",
+        "lane_out",
+        "loss_at",
+        "lost_at",
+        "mfg_start",
+        "oos",
+        "oos_released",
+        "released",
+        "request",
+        "site",
+        "stage",
+        "stream",
+        "u",
+        "u_next",
+    )
+
+    def __init__(self, oid: int, stream: DemandStream, enrolled: float, loss_at: float, u: Any):
+        self.id = oid
+        self.stream = stream
+        self.center = stream.center
+        self.enrolled = enrolled
+        self.loss_at = loss_at
+        self.u = u
+        self.u_next = 0
+        self.request = OrderRequest(
+            oid, stream.center, stream.market, stream.product, stream.scope, stream.trial, enrolled
+        )
+        self.site: SiteState | None = None
+        self.stage = WAITING
+        self.holds_place = False
+        self.called: float | None = None
+        self.apheresis: float | None = None
+        self.mfg_start: float | None = None
+        self.released: float | None = None
+        self.delivered: float | None = None
+        self.infused: float | None = None
+        self.lost_at: float | None = None
+        self.oos = 0
+        self.oos_released = False
+        self.cross_border = False
+        self.cost = 0.0
+        self.attempts = 0
+        self.lane_in: Any = None
+        self.lane_out: Any = None
+
+    def uniform(self) -> float:
+        """The order's next pre-drawn uniform, so every scenario sees the same patient."""
+        if self.u_next < len(self.u):
+            value = float(self.u[self.u_next])
+        else:  # a fifth QC failure: reuse the stream deterministically
+            value = float(self.u[self.u_next % len(self.u)])
+        self.u_next += 1
+        return value
+
+
+@dataclass
+class RunRecord:
+    """What one replication leaves behind for the KPIs: orders, and time series."""
+
+    orders: list[Order]
+    sites: dict[str, SiteState]
+    backlog_daily: np.ndarray
+    backlog_area: float
+    backlog_entries: int
+    events: int
+    end: float
+    unserved: list[DemandStream] = field(default_factory=list)
+
+
+def demand_streams(network: Network) -> list[DemandStream]:
+    return [
+        DemandStream(
+            c.id,
+            c.market,
+            d.product,
+            d.scope.value,
+            d.trial,
+            d.patients_per_year / 365.0,
+            d.growth_per_year,
+        )
+        for c in network.treatment_centers
+        for d in c.demand
+        if d.patients_per_year > 0
+    ]
+
+
+def arrival_times(stream: DemandStream, end: float, rng: np.random.Generator) -> np.ndarray:
+    """Poisson arrivals on [0, end) with rate λ(t) = λ₀ (1+g)^(t/365), exactly.
+
+    The cumulative rate Λ(t) = λ₀·365/ln(1+g)·((1+g)^(t/365) − 1) is inverted at
+    uniform order statistics of a Poisson(Λ(end)) count.
+    """
+    lam0, g = stream.per_day, stream.growth_per_year
+    if g == 0:
+        total = lam0 * end
+        n = rng.poisson(total)
+        return np.sort(rng.uniform(0, end, n))
+    k = math.log1p(g) / 365.0
+    total = lam0 / k * math.expm1(k * end)
+    n = rng.poisson(total)
+    cum = np.sort(rng.uniform(0, total, n))
+    return np.log1p(cum * k / lam0) / k
+
+
+class Pipeline:
+    """One replication of the network under one booking policy."""
+
+    def __init__(
+        self,
+        network: Network,
+        policy: BookingPolicy,
+        settings: TwinSettings,
+        patients: np.random.Generator,
+        durations: np.random.Generator,
+        *,
+        arrivals: bool = True,
+    ) -> None:
+        self.net = network
+        self.policy = policy
+        self.cfg = settings
+        self.rng = durations
+        self.start = settings.start or network.reference_date
+        self.horizon = settings.horizon_days
+        self.end = settings.horizon_days + settings.drain_days
+        self.kernel = Kernel()
+        days = math.ceil(self.end) + 2
+        self.weeks = math.ceil(self.horizon / 7)
+        self.sites: dict[str, SiteState] = {}
+        for s in network.sites:
+            product_oos = {p.id: p.oos_probability for p in network.products}
+            oos = (
+                s.oos_probability
+                if s.oos_probability is not None
+                else max(product_oos.values(), default=0.0)
+            )
+            per_line = settings.call_ahead_per_line
+            if per_line is None:
+                per_line = 3.0 / max(s.manufacturing.mean, 1e-9)
+            places = s.lines + math.ceil(s.lines * per_line - 1e-9)
+            open_day = [s.calendar.is_open(self.start + timedelta(days=d)) for d in range(days)]
+            self.sites[s.id] = SiteState(s, oos, places, open_day, self.weeks)
+        self._product_oos = {p.id: p.oos_probability for p in network.products}
+        self._eligible: dict[tuple[str, str, str, str | None, int], list[SiteState]] = {}
+        self._lanes: dict[tuple[str, str], Any] = {}
+        self.apheresis_used: dict[tuple[str, int], int] = {}
+        self.unplaced: list[Order] = []
+        self.backlog = 0
+        self.backlog_area = 0.0
+        self.backlog_entries = 0
+        self._last_change = 0.0
+        self.backlog_daily = np.zeros(math.ceil(self.horizon))
+        self.orders: list[Order] = []
+        self.streams = demand_streams(network)
+        if arrivals:
+            self._make_arrivals(patients)
+
+    # -- set-up --------------------------------------------------------------
+
+    def _make_arrivals(self, rng: np.random.Generator) -> None:
+        batches = []
+        for i, stream in enumerate(self.streams):
+            times = arrival_times(stream, self.end, rng)
+            batches.append((times, np.full(len(times), i)))
+        if batches:
+            times = np.concatenate([b[0] for b in batches])
+            which = np.concatenate([b[1] for b in batches])
+        else:
+            times, which = np.zeros(0), np.zeros(0, dtype=int)
+        order = np.argsort(times, kind="stable")
+        times, which = times[order], which[order]
+        n = len(times)
+        hazard = self.cfg.loss_hazard_per_day
+        loss = rng.exponential(1.0 / hazard, n) if hazard > 0 else np.full(n, np.inf)
+        uniforms = rng.random((n, _UNIFORMS_PER_ORDER))
+        for oid in range(n):
+            order_ = Order(
+                oid,
+                self.streams[which[oid]],
+                float(times[oid]),
+                float(times[oid] + loss[oid]),
+                uniforms[oid],
+            )
+            self.orders.append(order_)
+            self.kernel.at(order_.enrolled, self._enrol, order_)
+        for day in range(math.ceil(self.end) + 1):
+            self.kernel.at(float(day), self._daily, day)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _eligible_sites(self, st: DemandStream, day: int) -> list[SiteState]:
+        key = (st.product, st.market, st.scope, st.trial, day)
+        found = self._eligible.get(key)
+        if found is None:
+            on = self.start + timedelta(days=day)
+            product = self.net.product(st.product)
+            sites = self.net.eligible_sites(st.product, st.market, Scope(st.scope), on, st.trial)
+            found = []
+            for s in sites:
+                if product.starting_material is StartingMaterial.FRESH:
+                    lane = self._lane(st.center, s.id)
+                    if lane.mean_days * 24 > (product.stability_hours or 0):
+                        continue
+                found.append(self.sites[s.id])
+            self._eligible[key] = found
+        return found
+
+    def _lane(self, origin: str, destination: str) -> Any:
+        key = (origin, destination)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = self.net.lane(origin, destination)
+        return lane
+
+    def _options(self, order: Order, now: float) -> list[SiteOption]:
+        st = order.stream
+        options = []
+        for site in self._eligible_sites(st, int(now)):
+            lane_in = self._lane(st.center, site.id)
+            lane_out = self._lane(site.id, st.center)
+            if site.free_places > 0:
+                wait = 0.0
+            else:
+                ahead = len(site.place_queue) + 1
+                wait = ahead * site.mean_cycle / max(site.lines, 1)
+            delivery = (
+                now
+                + wait
+                + self.cfg.apheresis_days
+                + lane_in.mean_days
+                + site.mean_cycle
+                + site.qc.mean
+                + lane_out.mean_days
+            )
+            c1 = self.net.place(st.center)[0]
+            options.append(
+                SiteOption(
+                    site.id,
+                    wait,
+                    lane_in.mean_days,
+                    lane_out.mean_days,
+                    delivery,
+                    lane_in.distance_km
+                    if lane_in.distance_km is not None
+                    else _km(self.net, st.center, site.id),
+                    lane_in.cost + lane_out.cost,
+                    c1 != site.site.country,
+                )
+            )
+        return options
+
+    def _backlog_change(self, delta: int) -> None:
+        now = self.kernel.now
+        self.backlog_area += self.backlog * (now - self._last_change)
+        self._last_change = now
+        self.backlog += delta
+        if delta > 0:
+            self.backlog_entries += 1
+
+    def _is_lost(self, order: Order) -> bool:
+        return order.lost_at is not None
+
+    # -- events ----------------------------------------------------------------
+
+    def _daily(self, day: int) -> None:
+        if day < len(self.backlog_daily):
+            self.backlog_daily[day] = self.backlog
+        if self.unplaced:
+            waiting, self.unplaced = self.unplaced, []
+            for order in waiting:
+                if not self._is_lost(order):
+                    self._place(order)
+        every = self.policy.replan_every_days
+        if every and day % max(1, int(every)) == 0:
+            self._replan()
+
+    def _enrol(self, order: Order) -> None:
+        self._backlog_change(+1)
+        if order.loss_at < self.end:
+            self.kernel.at(order.loss_at, self._loss, order)
+        self._place(order)
+
+    def _place(self, order: Order) -> None:
+        now = self.kernel.now
+        options = self._options(order, now)
+        if not options:
+            self.unplaced.append(order)
+            return
+        choice = self.policy.choose(order.request, options, now)
+        self._book(order, self.sites[choice.site])
+
+    def _book(self, order: Order, site: SiteState) -> None:
+        order.site = site
+        order.lane_in = self._lane(order.center, site.id)
+        order.lane_out = self._lane(site.id, order.center)
+        if site.free_places > 0:
+            site.free_places -= 1
+            order.holds_place = True
+            self._call(order)
+        else:
+            site.place_queue.append(order)
+
+    def _replan(self) -> None:
+        waiting = [
+            WaitingOrder(o.request, o.site.id, self._options(o, self.kernel.now))
+            for s in self.sites.values()
+            for o in s.place_queue
+            if o.site is not None and not self._is_lost(o)
+        ]
+        moves = self.policy.replan(self.kernel.now, waiting)
+        for s in self.sites.values():
+            keep = deque(o for o in s.place_queue if moves.get(o.id, s.id) == s.id)
+            moved = [o for o in s.place_queue if moves.get(o.id, s.id) != s.id]
+            s.place_queue = keep
+            for o in moved:
+                self._book(o, self.sites[moves[o.id]])
+
+    def _loss(self, order: Order) -> None:
+        if order.infused is not None or order.lost_at is not None:
+            return
+        order.lost_at = self.kernel.now
+        if order.stage in (WAITING, CALLED):
+            self._backlog_change(-1)
+        if order.stage == WAITING and order in self.unplaced:
+            self.unplaced.remove(order)
+        order.stage = DONE
+
+    def _free_place(self, site: SiteState) -> None:
+        while site.place_queue:
+            nxt = site.place_queue.popleft()
+            if not self._is_lost(nxt):
+                nxt.holds_place = True
+                self._call(nxt)
+                return
+        site.free_places += 1
+
+    def _call(self, order: Order) -> None:
+        """The site calls the patient forward: apheresis on the first day with capacity."""
+        now = self.kernel.now
+        order.stage = CALLED
+        if order.called is None:
+            order.called = now
+        cap = self.net.center(order.center).apheresis_per_day
+        day = int(now)
+        while self.apheresis_used.get((order.center, day), 0) >= cap:
+            day += 1
+        self.apheresis_used[(order.center, day)] = (
+            self.apheresis_used.get((order.center, day), 0) + 1
+        )
+        at = now if day == int(now) else float(day)
+        order.apheresis = at
+        self.kernel.at(at + self.cfg.apheresis_days, self._ship_in, order)
+
+    def _ship_in(self, order: Order) -> None:
+        if self._is_lost(order):
+            self._release_place(order)
+            return
+        lane = order.lane_in
+        days = lane.transit.sample(self.rng) + lane.customs_days
+        order.cost += lane.cost
+        assert order.site is not None
+        if self.net.place(order.center)[0] != order.site.site.country:
+            order.cross_border = True
+        product = self.net.product(order.stream.product)
+        if product.starting_material is StartingMaterial.FRESH and days * 24 > (
+            product.stability_hours or 0
+        ):
+            order.attempts += 1  # material expired in transit: collect again
+            self.kernel.at(self.kernel.now + days, self._recollect, order)
+            return
+        self.kernel.at(self.kernel.now + days, self._arrive, order)
+
+    def _recollect(self, order: Order) -> None:
+        if self._is_lost(order):
+            self._release_place(order)
+            return
+        self._call(order)
+
+    def _release_place(self, order: Order) -> None:
+        if order.holds_place and order.site is not None:
+            order.holds_place = False
+            self._free_place(order.site)
+
+    def _arrive(self, order: Order) -> None:
+        if self._is_lost(order):
+            self._release_place(order)
+            return
+        site = order.site
+        assert site is not None
+        if site.free_lines > 0:
+            site.free_lines -= 1
+            self._start(order)
+        else:
+            site.line_queue.append(order)
+
+    def _start(self, order: Order) -> None:
+        """A line is held for the order; the batch starts on the first open day."""
+        site = order.site
+        assert site is not None
+        now = self.kernel.now
+        day = int(now)
+        if day < len(site.open_day) and not site.open_day[day]:
+            while day < len(site.open_day) and not site.open_day[day]:
+                day += 1
+            self.kernel.at(float(day), self._begin, order)
+        else:
+            self._begin(order)
+
+    def _free_line(self, site: SiteState) -> None:
+        """The line goes to the next material waiting at the site, or stands free."""
+        while site.line_queue:
+            nxt = site.line_queue.popleft()
+            if self._is_lost(nxt):
+                self._release_place(nxt)
+                continue
+            self._start(nxt)
+            return
+        site.free_lines += 1
+
+    def _begin(self, order: Order) -> None:
+        site = order.site
+        assert site is not None
+        now = self.kernel.now
+        if self._is_lost(order):  # lost on a closed day before the batch could start
+            self._free_line(site)
+            self._release_place(order)
+            return
+        if order.stage == CALLED:
+            self._backlog_change(-1)
+        order.stage = MANUFACTURING
+        if order.mfg_start is None:
+            order.mfg_start = now
+        site.starts += 1
+        duration = site.mfg.sample(self.rng)
+        self.kernel.at(now + duration, self._finish, (order, now))
+
+    def _finish(self, arg: tuple[Order, float]) -> None:
+        order, began = arg
+        site = order.site
+        assert site is not None
+        now = self.kernel.now
+        self._add_busy(site, began, now)
+        self._free_line(site)
+        self._release_place(order)
+        if self._is_lost(order):
+            return
+        order.stage = RELEASING
+        self.kernel.at(now + site.qc.sample(self.rng), self._qc_done, order)
+
+    def _qc_done(self, order: Order) -> None:
+        if self._is_lost(order):
+            return
+        site = order.site
+        assert site is not None
+        if order.uniform() < site.oos:
+            order.oos += 1
+            u = order.uniform()
+            cfg = self.cfg
+            if u < cfg.oos_remanufacture:
+                order.stage = MANUFACTURING  # from stored apheresis, back into the line queue
+                if site.free_lines > 0:
+                    site.free_lines -= 1
+                    self._start(order)
+                else:
+                    site.line_queue.append(order)
+                return
+            if u < cfg.oos_remanufacture + cfg.oos_new_apheresis:
+                order.stage = WAITING  # a new apheresis: wait for a slot again
+                self._backlog_change(+1)
+                self._book(order, site)
+                return
+            order.oos_released = True
+        order.released = self.kernel.now
+        lane = order.lane_out
+        order.cost += lane.cost
+        days = lane.transit.sample(self.rng) + lane.customs_days
+        self.kernel.at(self.kernel.now + days, self._deliver, order)
+
+    def _deliver(self, order: Order) -> None:
+        if self._is_lost(order):
+            return
+        order.delivered = self.kernel.now
+        infusion = order.delivered + self.cfg.infusion_days
+        if order.loss_at < infusion:
+            return  # the loss event will record it
+        order.infused = infusion
+        order.stage = DONE
+
+    def _add_busy(self, site: SiteState, a: float, b: float) -> None:
+        weeks = site.busy
+        while a < b:
+            w = int(a // 7)
+            if w >= len(weeks):
+                return
+            edge = min(b, (w + 1) * 7.0)
+            weeks[w] += edge - a
+            a = edge
+
+    # -- run -------------------------------------------------------------------
+
+    def run(self) -> RunRecord:
+        warm, horizon = self.cfg.warmup_days, self.horizon
+        cohort = [o for o in self.orders if warm <= o.enrolled < horizon]
+
+        def settled() -> bool:
+            return self.kernel.now >= horizon and all(
+                o.infused is not None or o.lost_at is not None for o in cohort
+            )
+
+        self.kernel.run(horizon)
+        while self.kernel.now < self.end and not settled():
+            self.kernel.run(min(self.end, self.kernel.now + 30))
+        self._backlog_change(0)
+        return RunRecord(
+            orders=self.orders,
+            sites=self.sites,
+            backlog_daily=self.backlog_daily,
+            backlog_area=self.backlog_area,
+            backlog_entries=self.backlog_entries,
+            events=self.kernel.events,
+            end=self.kernel.now,
+        )
+
+
+def unserved_streams(network: Network, settings: TwinSettings) -> list[DemandStream]:
+    """Demand that no site may serve on any day of the run (checked weekly)."""
+    probe = Pipeline(
+        network,
+        _NoBooking(),
+        settings.model_copy(update={"horizon_days": settings.horizon_days}),
+        np.random.default_rng(0),
+        np.random.default_rng(0),
+        arrivals=False,
+    )
+    days = range(0, int(probe.end) + 1, 7)
+    return [st for st in probe.streams if not any(probe._eligible_sites(st, d) for d in days)]
+
+
+class _NoBooking(BookingPolicy):
+    name = "none"
+    description = "books nothing (eligibility probes only)"
+
+    def choose(self, order: OrderRequest, options: Any, now: float) -> SiteOption:
+        raise AssertionError("a probe books no order")
+
+
+def _km(network: Network, a: str, b: str) -> float:
+    from cartnet.network.geo import great_circle_km
+
+    _, lat1, lon1 = network.place(a)
+    _, lat2, lon2 = network.place(b)
+    return great_circle_km(lat1, lon1, lat2, lon2)

@@ -1,0 +1,103 @@
+"""Booking policies: which site an order is booked at.
+
+A policy sees the order and one ``SiteOption`` per eligible site (expected
+wait, lanes, delivery, cost) and picks one. Optimizing policies (the scheduling
+package) plug in through the same interface, and may also re-plan the waiting
+backlog every few days through ``replan``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What a policy knows of an order when it books it (no patient identity)."""
+
+    order_id: int
+    center: str
+    market: str
+    product: str
+    scope: str
+    trial: str | None
+    enrolled: float
+
+
+@dataclass(frozen=True, slots=True)
+class SiteOption:
+    """One eligible site for an order, with what booking there is expected to mean."""
+
+    site: str
+    expected_wait_days: float
+    inbound_days: float
+    outbound_days: float
+    expected_delivery: float
+    """Expected delivery time at the center, in simulation days."""
+    distance_km: float
+    cost: float
+    cross_border: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingOrder:
+    """An order still waiting for its slot, which a re-planning policy may move."""
+
+    request: OrderRequest
+    site: str
+    options: Sequence[SiteOption]
+
+
+class BookingPolicy(ABC):
+    """Choose a site for each new order; optionally re-plan the waiting backlog."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    replan_every_days: float | None = None
+
+    @abstractmethod
+    def choose(
+        self, order: OrderRequest, options: Sequence[SiteOption], now: float
+    ) -> SiteOption: ...
+
+    def replan(self, now: float, waiting: Sequence[WaitingOrder]) -> Mapping[int, str]:
+        """New sites for waiting orders (order id → site id); none by default."""
+        return {}
+
+
+class NearestEligible(BookingPolicy):
+    """The eligible site closest to the center, as a portal showing one site would book."""
+
+    name = "nearest"
+    description = "nearest eligible site by great-circle distance"
+
+    def choose(self, order: OrderRequest, options: Sequence[SiteOption], now: float) -> SiteOption:
+        return min(options, key=lambda o: (o.distance_km, o.site))
+
+
+class EarliestDelivery(BookingPolicy):
+    """The eligible site with the earliest expected delivery, queues included."""
+
+    name = "earliest"
+    description = "earliest expected delivery across all eligible sites"
+
+    def choose(self, order: OrderRequest, options: Sequence[SiteOption], now: float) -> SiteOption:
+        return min(options, key=lambda o: (o.expected_delivery, o.cost, o.site))
+
+
+POLICIES: dict[str, Callable[[], BookingPolicy]] = {
+    NearestEligible.name: NearestEligible,
+    EarliestDelivery.name: EarliestDelivery,
+}
+"""Policies by name; the scheduling package registers its own here."""
+
+
+def make_policy(name: str) -> BookingPolicy:
+    try:
+        return POLICIES[name]()
+    except KeyError:
+        known = ", ".join(sorted(POLICIES))
+        raise KeyError(f"unknown policy {name!r} (known: {known})") from None
