@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from cartnet.cli.common import err, fail, load, out, parse_date, print_json
-from cartnet.network import NetworkFileError, load_network
+from cartnet.network import NetworkFileError, open_network
 from cartnet.network.summary import summarize
 from cartnet.report.maps import FORMATS, render_network_map
 
@@ -24,18 +24,18 @@ ScenarioOpt = Annotated[
 
 
 @app.command()
-def validate(file: Annotated[Path, typer.Argument(help="Network YAML file.")]) -> None:
-    """Check a network file; list every problem with its line and field path."""
+def validate(network: NetworkArg) -> None:
+    """Check a network file (or a packaged network); list every problem with line and path."""
     try:
-        network = load_network(file)
+        net = open_network(network)
     except NetworkFileError as e:
         for p in e.problems:
             err.print(str(p), highlight=False, markup=False, soft_wrap=True)
-        fail(f"{file}: {len(e.problems)} problem(s)")
+        fail(f"{network}: {len(e.problems)} problem(s)")
     out.print(
-        f"[green]valid[/]: {network.name}: {len(network.sites)} sites, "
-        f"{len(network.treatment_centers)} treatment centers, "
-        f"{len(network.scenarios)} scenarios"
+        f"[green]valid[/]: {net.name}: {len(net.sites)} sites, "
+        f"{len(net.treatment_centers)} treatment centers, "
+        f"{len(net.scenarios)} scenarios"
     )
 
 

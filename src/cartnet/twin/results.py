@@ -80,9 +80,16 @@ def run_document(
                 "kpis": {k: paired_difference(base.aggregate, r.aggregate, k) for k in keys},
             }
         )
+    start = settings.start or (results[0].variant.network.reference_date if results else None)
+    markets = sorted(
+        {k.split(".")[0] for r in results for k in r.aggregate.scalars if k.endswith(".enrolled")}
+        - {"all"}
+    )
     return {
         "schema": SCHEMA,
         "network": network_name,
+        "start": start.isoformat() if start else None,
+        "markets": markets,
         "replications": replications,
         "seed": seed,
         "settings": settings.model_dump(mode="json"),

@@ -20,7 +20,7 @@ def t975(df: int) -> float:
     """The 97.5 % quantile of Student's t (normal beyond 30 degrees of freedom, within 2 %).
 
     >>> t975(9), round(t975(1000), 3)
-    (2.262, 1.96)
+    (2.262, 1.962)
     """
     if df < 1:
         return math.nan
