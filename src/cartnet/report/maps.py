@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cartnet.network.entities import OperatorKind
+from cartnet.network.entities import OperatorKind, Site
 from cartnet.network.model import Network
 from cartnet.report.world import ATTRIBUTION, country_rings
 
@@ -67,6 +67,20 @@ def _default_title(network: Network) -> str:
     )
 
 
+def _label_offsets(network: Network) -> list[tuple[Site, float]]:
+    """Vertical label offsets (points) so labels of nearby sites do not overlap."""
+    placed: list[tuple[float, float, float]] = []
+    out = []
+    for s in sorted(network.sites, key=lambda x: (-x.lat, x.lon)):
+        dy = 5.0
+        while any(abs(s.lon - lon) < 12 and abs(s.lat + dy / 4 - (lat + d / 4)) < 3.5
+                  for lon, lat, d in placed):  # fmt: skip
+            dy -= 11.0
+        placed.append((s.lon, s.lat, dy))
+        out.append((s, dy))
+    return out
+
+
 def _matplotlib_map(network: Network, out: Path, *, title: str, flows: Sequence[Flow]) -> None:
     import matplotlib
 
@@ -118,15 +132,17 @@ def _matplotlib_map(network: Network, out: Path, *, title: str, flows: Sequence[
                 label=f"sites ({kind.value})",
                 zorder=4,
             )
-            for s in sites:
-                ax.annotate(
-                    f"{s.name} ({s.lines})",
-                    (s.lon, s.lat),
-                    xytext=(5, 5),
-                    textcoords="offset points",
-                    fontsize=8,
-                    zorder=5,
-                )
+    for s, dy in _label_offsets(network):
+        ax.annotate(
+            f"{s.city} ({s.lines})",
+            (s.lon, s.lat),
+            xytext=(7, dy),
+            textcoords="offset points",
+            fontsize=8,
+            zorder=5,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+            arrowprops={"arrowstyle": "-", "color": "#555", "lw": 0.5} if dy != 5 else None,
+        )
     ax.set_xlim(-180, 180)
     ax.set_ylim(-60, 85)
     ax.set_aspect("equal")
