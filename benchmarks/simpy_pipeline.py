@@ -91,12 +91,13 @@ class SimSite(SiteState):
         self,
         env: simpy.Environment,
         site: Site,
-        oos: float,
+        oos: float | None,
         places: int,
         open_day: list[bool],
         weeks: int,
+        rng: np.random.Generator,
     ) -> None:
-        super().__init__(site, oos, places, open_day, weeks)
+        super().__init__(site, oos, places, open_day, weeks, rng)
         # a site without lines is never eligible; SimPy only refuses a zero capacity
         self.place_pool = simpy.Resource(env, capacity=max(places, 1))
         self.line_pool = simpy.Resource(env, capacity=max(site.lines, 1))
@@ -135,19 +136,16 @@ class SimPyPipeline:
         days = math.ceil(self.end) + 2
         weeks = math.ceil(self.horizon / 7)
         product_oos = {p.id: p.oos_probability for p in network.products}
+        self._product_oos = product_oos
         self.sites: dict[str, SimSite] = {}
         for s in network.sites:
-            oos = (
-                s.oos_probability
-                if s.oos_probability is not None
-                else max(product_oos.values(), default=0.0)
-            )
+            oos = s.oos_probability  # None: the product's probability applies
             per_line = settings.call_ahead_per_line
             if per_line is None:
                 per_line = 3.0 / max(s.manufacturing.mean, 1e-9)
             places = s.lines + math.ceil(s.lines * per_line - 1e-9)
             open_day = [s.calendar.is_open(self.start + timedelta(days=d)) for d in range(days)]
-            self.sites[s.id] = SimSite(self.env, s, oos, places, open_day, weeks)
+            self.sites[s.id] = SimSite(self.env, s, oos, places, open_day, weeks, durations)
         self._eligible: dict[tuple[str, str, str, str | None, int], list[SimSite]] = {}
         self._lanes: dict[tuple[str, str], Any] = {}
         self.apheresis_used: dict[tuple[str, int], int] = {}
@@ -450,7 +448,8 @@ class SimPyPipeline:
             yield env.timeout(site.qc.sample(self.rng))
             if order.lost_at is not None:
                 return "lost"
-            if order.uniform() >= site.oos:
+            oos = site.oos if site.oos is not None else self._product_oos[order.stream.product]
+            if order.uniform() >= oos:
                 return "released"
             order.oos += 1
             u = order.uniform()

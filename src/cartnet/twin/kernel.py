@@ -1,9 +1,10 @@
 """The discrete-event kernel: a heap of timed callbacks.
 
-Our own ``heapq`` loop rather than SimPy: on an M/M/10 queue it runs about 8×
-faster with the same sample path (ENGINEERING.md; ``benchmarks/twin_speed.py``
-measures it against a SimPy model of the whole pipeline in the same run).
-Ties are broken by insertion order, so a run is deterministic.
+Our own ``heapq`` loop rather than SimPy: events are plain callbacks, with no
+generator or event objects per step. ``benchmarks/kernel_speed.py`` measures the
+bare kernel against SimPy on an M/M/c queue, and ``benchmarks/twin_speed.py``
+the whole pipeline against a SimPy model of it, each in the same run. Ties are
+broken by insertion order, so a run is deterministic.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ class Kernel:
     def at(self, time: float, action: Callable[[Any], None], arg: Any = None) -> None:
         """Run ``action(arg)`` at ``time`` (never in the past)."""
         self._seq += 1
-        heapq.heappush(self._heap, (max(time, self.now), self._seq, action, arg))
+        if time < self.now:
+            time = self.now
+        heapq.heappush(self._heap, (time, self._seq, action, arg))
 
     def run(self, until: float, stop: Callable[[], bool] | None = None) -> None:
         """Process events up to ``until``; ``stop`` may end the run early."""

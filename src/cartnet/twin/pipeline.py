@@ -17,6 +17,7 @@ exactly an M/M/c queue, which the validation tests use.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,9 +27,11 @@ import numpy as np
 
 from cartnet.network.distributions import Duration
 from cartnet.network.entities import Scope, Site, StartingMaterial
+from cartnet.network.geo import great_circle_km
 from cartnet.network.model import Network
 from cartnet.twin.kernel import Kernel
 from cartnet.twin.policies import BookingPolicy, OrderRequest, SiteOption, WaitingOrder
+from cartnet.twin.sampling import DrawPool
 from cartnet.twin.settings import TwinSettings
 
 # Order stages
@@ -52,6 +55,8 @@ class DemandStream:
 class SiteState:
     __slots__ = (
         "busy",
+        "draw_mfg",
+        "draw_qc",
         "free_lines",
         "free_places",
         "id",
@@ -68,8 +73,18 @@ class SiteState:
         "starts",
     )
 
-    def __init__(self, site: Site, oos: float, places: int, open_day: list[bool], weeks: int):
+    def __init__(
+        self,
+        site: Site,
+        oos: float | None,
+        places: int,
+        open_day: list[bool],
+        weeks: int,
+        rng: np.random.Generator,
+    ):
         self.site = site
+        self.draw_mfg = DrawPool(site.manufacturing, rng)
+        self.draw_qc = DrawPool(site.qc, rng)
         self.id = site.id
         self.lines = site.lines
         self.free_lines = site.lines
@@ -84,6 +99,43 @@ class SiteState:
         self.open_day = open_day
         self.busy = np.zeros(weeks)
         self.starts = 0
+
+
+class LegFacts:
+    """A center and a site: both lanes, their expected days and cost, as plain numbers."""
+
+    __slots__ = (
+        "cost",
+        "cross_border",
+        "distance_km",
+        "fixed_days",
+        "in_days",
+        "lane_in",
+        "lane_out",
+        "out_days",
+    )
+
+    def __init__(self, net: Network, center: str, site: Site):
+        self.lane_in = net.lane(center, site.id)
+        self.lane_out = net.lane(site.id, center)
+        self.in_days = self.lane_in.mean_days
+        self.out_days = self.lane_out.mean_days
+        self.fixed_days = self.in_days + site.manufacturing.mean + site.qc.mean + self.out_days
+        self.cost = self.lane_in.cost + self.lane_out.cost
+        country, lat, lon = net.place(center)
+        self.cross_border = country != site.country
+        self.distance_km = great_circle_km(lat, lon, site.lat, site.lon)
+
+
+class Leg:
+    """The facts of a center-site pair plus this replication's transit draws."""
+
+    __slots__ = ("facts", "transit_in", "transit_out")
+
+    def __init__(self, facts: LegFacts, rng: np.random.Generator):
+        self.facts = facts
+        self.transit_in = DrawPool(facts.lane_in.transit, rng)
+        self.transit_out = DrawPool(facts.lane_out.transit, rng)
 
 
 class Order:
@@ -101,6 +153,7 @@ class Order:
         "infused",
         "lane_in",
         "lane_out",
+        "leg",
         "loss_at",
         "lost_at",
         "mfg_start",
@@ -143,6 +196,7 @@ class Order:
         self.attempts = 0
         self.lane_in: Any = None
         self.lane_out: Any = None
+        self.leg: Leg | None = None
 
     def uniform(self) -> float:
         """The order's next pre-drawn uniform, so every scenario sees the same patient."""
@@ -203,6 +257,95 @@ def arrival_times(stream: DemandStream, end: float, rng: np.random.Generator) ->
     return np.log1p(cum * k / lam0) / k
 
 
+class Plan:
+    """What every replication of a network under the same settings shares.
+
+    Built once per process (see ``plan_for``): calendars, pipeline places, demand
+    streams, eligibility by date and lane facts. Replications only add their own
+    queues and random draws.
+    """
+
+    def __init__(self, network: Network, settings: TwinSettings) -> None:
+        self.net = network
+        self.start = settings.start or network.reference_date
+        self.horizon = settings.horizon_days
+        self.end = settings.horizon_days + settings.drain_days
+        self.weeks = math.ceil(self.horizon / 7)
+        days = math.ceil(self.end) + 2
+        self.places: dict[str, int] = {}
+        self.open_day: dict[str, list[bool]] = {}
+        for s in network.sites:
+            per_line = settings.call_ahead_per_line
+            if per_line is None:
+                per_line = 3.0 / max(s.manufacturing.mean, 1e-9)
+            self.places[s.id] = s.lines + math.ceil(s.lines * per_line - 1e-9)
+            self.open_day[s.id] = [
+                s.calendar.is_open(self.start + timedelta(days=d)) for d in range(days)
+            ]
+        self.product_oos = {p.id: p.oos_probability for p in network.products}
+        self.stability_hours = {
+            p.id: (p.stability_hours if p.starting_material is StartingMaterial.FRESH else None)
+            for p in network.products
+        }
+        self.apheresis_cap = {c.id: c.apheresis_per_day for c in network.treatment_centers}
+        self.streams = demand_streams(network)
+        cuts = {0}
+        for s in network.sites:
+            for a in s.approvals:
+                for d in (a.effective, a.end):
+                    if d is not None and 0 < (d - self.start).days <= self.end:
+                        cuts.add((d - self.start).days)
+        self.cuts = sorted(cuts)
+        self._eligible: dict[tuple[Any, ...], list[list[str]]] = {}
+        self._legs: dict[tuple[str, str], LegFacts] = {}
+
+    def leg(self, center: str, site: str) -> LegFacts:
+        key = (center, site)
+        facts = self._legs.get(key)
+        if facts is None:
+            facts = self._legs[key] = LegFacts(self.net, center, self.net.site(site))
+        return facts
+
+    def eligibility(self, st: DemandStream) -> list[list[str]]:
+        """Eligible site ids for each segment between approval dates (``cuts``)."""
+        fresh = self.stability_hours[st.product] is not None
+        key = (st.product, st.market, st.scope, st.trial, st.center if fresh else None)
+        found = self._eligible.get(key)
+        if found is None:
+            found = []
+            for day in self.cuts:
+                on = self.start + timedelta(days=day)
+                sites = self.net.eligible_sites(
+                    st.product, st.market, Scope(st.scope), on, st.trial
+                )
+                limit = self.stability_hours[st.product]
+                found.append(
+                    [
+                        s.id
+                        for s in sites
+                        if limit is None or self.leg(st.center, s.id).in_days * 24 <= limit
+                    ]
+                )
+            self._eligible[key] = found
+        return found
+
+
+_PLANS: dict[tuple[int, TwinSettings], tuple[Network, Plan]] = {}
+
+
+def plan_for(network: Network, settings: TwinSettings) -> Plan:
+    """The shared plan of a network and settings, built once per process."""
+    key = (id(network), settings)
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is network:
+        return hit[1]
+    if len(_PLANS) >= 16:
+        _PLANS.clear()
+    plan = Plan(network, settings)
+    _PLANS[key] = (network, plan)
+    return plan
+
+
 class Pipeline:
     """One replication of the network under one booking policy."""
 
@@ -220,29 +363,21 @@ class Pipeline:
         self.policy = policy
         self.cfg = settings
         self.rng = durations
-        self.start = settings.start or network.reference_date
-        self.horizon = settings.horizon_days
-        self.end = settings.horizon_days + settings.drain_days
+        plan = self.plan = plan_for(network, settings)
+        self.start = plan.start
+        self.horizon = plan.horizon
+        self.end = plan.end
+        self.weeks = plan.weeks
         self.kernel = Kernel()
-        days = math.ceil(self.end) + 2
-        self.weeks = math.ceil(self.horizon / 7)
-        self.sites: dict[str, SiteState] = {}
-        for s in network.sites:
-            product_oos = {p.id: p.oos_probability for p in network.products}
-            oos = (
-                s.oos_probability
-                if s.oos_probability is not None
-                else max(product_oos.values(), default=0.0)
+        self.sites: dict[str, SiteState] = {
+            s.id: SiteState(
+                s, s.oos_probability, plan.places[s.id], plan.open_day[s.id], self.weeks,
+                durations,
             )
-            per_line = settings.call_ahead_per_line
-            if per_line is None:
-                per_line = 3.0 / max(s.manufacturing.mean, 1e-9)
-            places = s.lines + math.ceil(s.lines * per_line - 1e-9)
-            open_day = [s.calendar.is_open(self.start + timedelta(days=d)) for d in range(days)]
-            self.sites[s.id] = SiteState(s, oos, places, open_day, self.weeks)
-        self._product_oos = {p.id: p.oos_probability for p in network.products}
-        self._eligible: dict[tuple[str, str, str, str | None, int], list[SiteState]] = {}
-        self._lanes: dict[tuple[str, str], Any] = {}
+            for s in network.sites
+        }  # fmt: skip
+        self._eligible: dict[int, tuple[list[int], list[list[SiteState]]]] = {}
+        self._legs: dict[tuple[str, str], Leg] = {}
         self.apheresis_used: dict[tuple[str, int], int] = {}
         self.unplaced: list[Order] = []
         self.backlog = 0
@@ -251,7 +386,7 @@ class Pipeline:
         self._last_change = 0.0
         self.backlog_daily = np.zeros(math.ceil(self.horizon))
         self.orders: list[Order] = []
-        self.streams = demand_streams(network)
+        self.streams = plan.streams
         if arrivals:
             self._make_arrivals(patients)
 
@@ -273,78 +408,56 @@ class Pipeline:
         hazard = self.cfg.loss_hazard_per_day
         loss = rng.exponential(1.0 / hazard, n) if hazard > 0 else np.full(n, np.inf)
         uniforms = rng.random((n, _UNIFORMS_PER_ORDER))
-        for oid in range(n):
-            order_ = Order(
-                oid,
-                self.streams[which[oid]],
-                float(times[oid]),
-                float(times[oid] + loss[oid]),
-                uniforms[oid],
-            )
+        streams = self.streams
+        at = self.kernel.at
+        enrol = self._enrol
+        for oid, (t, w, lost, u) in enumerate(
+            zip(times.tolist(), which.tolist(), (times + loss).tolist(), uniforms, strict=True)
+        ):
+            order_ = Order(oid, streams[w], t, lost, u)
             self.orders.append(order_)
-            self.kernel.at(order_.enrolled, self._enrol, order_)
+            at(t, enrol, order_)
         for day in range(math.ceil(self.end) + 1):
             self.kernel.at(float(day), self._daily, day)
 
     # -- helpers ---------------------------------------------------------------
 
     def _eligible_sites(self, st: DemandStream, day: int) -> list[SiteState]:
-        key = (st.product, st.market, st.scope, st.trial, day)
-        found = self._eligible.get(key)
-        if found is None:
-            on = self.start + timedelta(days=day)
-            product = self.net.product(st.product)
-            sites = self.net.eligible_sites(st.product, st.market, Scope(st.scope), on, st.trial)
-            found = []
-            for s in sites:
-                if product.starting_material is StartingMaterial.FRESH:
-                    lane = self._lane(st.center, s.id)
-                    if lane.mean_days * 24 > (product.stability_hours or 0):
-                        continue
-                found.append(self.sites[s.id])
-            self._eligible[key] = found
-        return found
+        """Eligible sites on a day; constant between approval start and end dates."""
+        segments = self._eligible.get(id(st))
+        if segments is None:
+            found = [[self.sites[i] for i in ids] for ids in self.plan.eligibility(st)]
+            segments = self._eligible[id(st)] = (self.plan.cuts, found)
+        starts, found = segments
+        return found[bisect_right(starts, day) - 1]
 
-    def _lane(self, origin: str, destination: str) -> Any:
-        key = (origin, destination)
-        lane = self._lanes.get(key)
-        if lane is None:
-            lane = self._lanes[key] = self.net.lane(origin, destination)
-        return lane
+    def _leg(self, center: str, site: SiteState) -> Leg:
+        key = (center, site.id)
+        leg = self._legs.get(key)
+        if leg is None:
+            leg = self._legs[key] = Leg(self.plan.leg(center, site.id), self.rng)
+        return leg
 
     def _options(self, order: Order, now: float) -> list[SiteOption]:
-        st = order.stream
+        center = order.center
+        base = now + self.cfg.apheresis_days
         options = []
-        for site in self._eligible_sites(st, int(now)):
-            lane_in = self._lane(st.center, site.id)
-            lane_out = self._lane(site.id, st.center)
+        for site in self._eligible_sites(order.stream, int(now)):
+            leg = self._leg(center, site).facts
             if site.free_places > 0:
                 wait = 0.0
             else:
-                ahead = len(site.place_queue) + 1
-                wait = ahead * site.mean_cycle / max(site.lines, 1)
-            delivery = (
-                now
-                + wait
-                + self.cfg.apheresis_days
-                + lane_in.mean_days
-                + site.mean_cycle
-                + site.qc.mean
-                + lane_out.mean_days
-            )
-            c1 = self.net.place(st.center)[0]
+                wait = (len(site.place_queue) + 1) * site.mean_cycle / max(site.lines, 1)
             options.append(
                 SiteOption(
                     site.id,
                     wait,
-                    lane_in.mean_days,
-                    lane_out.mean_days,
-                    delivery,
-                    lane_in.distance_km
-                    if lane_in.distance_km is not None
-                    else _km(self.net, st.center, site.id),
-                    lane_in.cost + lane_out.cost,
-                    c1 != site.site.country,
+                    leg.in_days,
+                    leg.out_days,
+                    base + wait + leg.fixed_days,
+                    leg.distance_km,
+                    leg.cost,
+                    leg.cross_border,
                 )
             )
         return options
@@ -391,8 +504,9 @@ class Pipeline:
 
     def _book(self, order: Order, site: SiteState) -> None:
         order.site = site
-        order.lane_in = self._lane(order.center, site.id)
-        order.lane_out = self._lane(site.id, order.center)
+        leg = order.leg = self._leg(order.center, site)
+        order.lane_in = leg.facts.lane_in
+        order.lane_out = leg.facts.lane_out
         if site.free_places > 0:
             site.free_places -= 1
             order.holds_place = True
@@ -440,7 +554,7 @@ class Pipeline:
         order.stage = CALLED
         if order.called is None:
             order.called = now
-        cap = self.net.center(order.center).apheresis_per_day
+        cap = self.plan.apheresis_cap[order.center]
         day = int(now)
         while self.apheresis_used.get((order.center, day), 0) >= cap:
             day += 1
@@ -455,17 +569,15 @@ class Pipeline:
         if self._is_lost(order):
             self._release_place(order)
             return
-        lane = order.lane_in
-        days = lane.transit.sample(self.rng) + lane.customs_days
-        order.cost += lane.cost
-        assert order.site is not None
-        if self.net.place(order.center)[0] != order.site.site.country:
-            order.cross_border = True
-        product = self.net.product(order.stream.product)
-        if product.starting_material is StartingMaterial.FRESH and days * 24 > (
-            product.stability_hours or 0
-        ):
-            order.attempts += 1  # material expired in transit: collect again
+        leg = order.leg
+        assert leg is not None
+        facts = leg.facts
+        days = leg.transit_in() + facts.lane_in.customs_days
+        order.cost += facts.lane_in.cost
+        order.cross_border = facts.cross_border
+        stability = self.plan.stability_hours[order.stream.product]
+        if stability is not None and days * 24 > stability:
+            order.attempts += 1  # fresh material expired in transit: collect again
             self.kernel.at(self.kernel.now + days, self._recollect, order)
             return
         self.kernel.at(self.kernel.now + days, self._arrive, order)
@@ -531,7 +643,7 @@ class Pipeline:
         if order.mfg_start is None:
             order.mfg_start = now
         site.starts += 1
-        duration = site.mfg.sample(self.rng)
+        duration = site.draw_mfg()
         self.kernel.at(now + duration, self._finish, (order, now))
 
     def _finish(self, arg: tuple[Order, float]) -> None:
@@ -545,14 +657,15 @@ class Pipeline:
         if self._is_lost(order):
             return
         order.stage = RELEASING
-        self.kernel.at(now + site.qc.sample(self.rng), self._qc_done, order)
+        self.kernel.at(now + site.draw_qc(), self._qc_done, order)
 
     def _qc_done(self, order: Order) -> None:
         if self._is_lost(order):
             return
         site = order.site
         assert site is not None
-        if order.uniform() < site.oos:
+        oos = site.oos if site.oos is not None else self.plan.product_oos[order.stream.product]
+        if order.uniform() < oos:
             order.oos += 1
             u = order.uniform()
             cfg = self.cfg
@@ -571,9 +684,10 @@ class Pipeline:
                 return
             order.oos_released = True
         order.released = self.kernel.now
-        lane = order.lane_out
-        order.cost += lane.cost
-        days = lane.transit.sample(self.rng) + lane.customs_days
+        leg = order.leg
+        assert leg is not None
+        order.cost += leg.facts.lane_out.cost
+        days = leg.transit_out() + leg.facts.lane_out.customs_days
         self.kernel.at(self.kernel.now + days, self._deliver, order)
 
     def _deliver(self, order: Order) -> None:
@@ -623,30 +737,6 @@ class Pipeline:
 
 
 def unserved_streams(network: Network, settings: TwinSettings) -> list[DemandStream]:
-    """Demand that no site may serve on any day of the run (checked weekly)."""
-    probe = Pipeline(
-        network,
-        _NoBooking(),
-        settings.model_copy(update={"horizon_days": settings.horizon_days}),
-        np.random.default_rng(0),
-        np.random.default_rng(0),
-        arrivals=False,
-    )
-    days = range(0, int(probe.end) + 1, 7)
-    return [st for st in probe.streams if not any(probe._eligible_sites(st, d) for d in days)]
-
-
-class _NoBooking(BookingPolicy):
-    name = "none"
-    description = "books nothing (eligibility probes only)"
-
-    def choose(self, order: OrderRequest, options: Any, now: float) -> SiteOption:
-        raise AssertionError("a probe books no order")
-
-
-def _km(network: Network, a: str, b: str) -> float:
-    from cartnet.network.geo import great_circle_km
-
-    _, lat1, lon1 = network.place(a)
-    _, lat2, lon2 = network.place(b)
-    return great_circle_km(lat1, lon1, lat2, lon2)
+    """Demand that no site may serve on any day of the run."""
+    plan = plan_for(network, settings)
+    return [st for st in plan.streams if not any(plan.eligibility(st))]

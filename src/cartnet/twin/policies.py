@@ -11,11 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
+class OrderRequest(NamedTuple):
     """What a policy knows of an order when it books it (no patient identity)."""
 
     order_id: int
@@ -27,9 +26,11 @@ class OrderRequest:
     enrolled: float
 
 
-@dataclass(frozen=True, slots=True)
-class SiteOption:
-    """One eligible site for an order, with what booking there is expected to mean."""
+class SiteOption(NamedTuple):
+    """One eligible site for an order, with what booking there is expected to mean.
+
+    A named tuple because the twin makes one per eligible site for every order.
+    """
 
     site: str
     expected_wait_days: float
