@@ -162,9 +162,9 @@ def _print_tables(document: dict[str, Any]) -> None:
         )
         table.add_column("figure")
         for label in labels:
-            table.add_column(label, justify="right")
+            table.add_column(label, justify="right", overflow="fold")
         for d in document["differences"]:
-            table.add_column(f"Δ {d['variant']}", justify="right")
+            table.add_column(f"Δ {d['variant']}", justify="right", overflow="fold")
         for key, title in KEY_FIGURES:
             full = f"{group}.{key}"
             cells = [_fmt(v["kpis"].get(full, {"mean": None})) for v in document["variants"]]
