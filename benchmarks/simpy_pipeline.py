@@ -28,18 +28,16 @@ keeps the queue lengths, hence the policies' expected-wait estimates, the same.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Generator
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import simpy
 
-from cartnet.network.entities import Scope, Site, StartingMaterial
-from cartnet.network.geo import great_circle_km
+from cartnet.network.entities import Site, StartingMaterial
 from cartnet.network.model import Network
 from cartnet.twin.pipeline import (
-    _UNIFORMS_PER_ORDER,  # the same number of pre-drawn uniforms per patient as cartnet
     CALLED,
     DONE,
     MANUFACTURING,
@@ -49,8 +47,9 @@ from cartnet.twin.pipeline import (
     Order,
     RunRecord,
     SiteState,
-    arrival_times,
-    demand_streams,
+    draw_patients,
+    option_for,
+    plan_for,
 )
 from cartnet.twin.policies import BookingPolicy, SiteOption, WaitingOrder, make_policy
 from cartnet.twin.replications import generators
@@ -130,31 +129,25 @@ class SimPyPipeline:
         self.cfg = settings
         self.rng = durations
         self.env = CountingEnvironment()
-        self.start = settings.start or network.reference_date
-        self.horizon = settings.horizon_days
-        self.end = settings.horizon_days + settings.drain_days
-        days = math.ceil(self.end) + 2
-        weeks = math.ceil(self.horizon / 7)
-        product_oos = {p.id: p.oos_probability for p in network.products}
-        self._product_oos = product_oos
-        self.sites: dict[str, SimSite] = {}
-        for s in network.sites:
-            oos = s.oos_probability  # None: the product's probability applies
-            per_line = settings.call_ahead_per_line
-            if per_line is None:
-                per_line = 3.0 / max(s.manufacturing.mean, 1e-9)
-            places = s.lines + math.ceil(s.lines * per_line - 1e-9)
-            open_day = [s.calendar.is_open(self.start + timedelta(days=d)) for d in range(days)]
-            self.sites[s.id] = SimSite(self.env, s, oos, places, open_day, weeks, durations)
-        self._eligible: dict[tuple[str, str, str, str | None, int], list[SimSite]] = {}
-        self._lanes: dict[tuple[str, str], Any] = {}
+        plan = self.plan = plan_for(network, settings)  # calendars, places, eligibility, lanes
+        self.start = plan.start
+        self.horizon = plan.horizon
+        self.end = plan.end
+        self._product_oos = plan.product_oos
+        self.sites: dict[str, SimSite] = {
+            s.id: SimSite(
+                self.env, s, s.oos_probability, plan.places[s.id], plan.open_day[s.id],
+                plan.weeks, durations,
+            )
+            for s in network.sites
+        }  # fmt: skip
         self.apheresis_used: dict[tuple[str, int], int] = {}
         self.backlog = 0
         self.backlog_area = 0.0
         self.backlog_entries = 0
         self._last_change = 0.0
         self.backlog_daily = np.zeros(math.ceil(self.horizon))
-        self.streams = demand_streams(network)
+        self.streams = plan.streams
         self.orders = self._patients(patients)
         self.new_day = self.env.event()
         """Succeeds at the start of every day; orders with no eligible site retry then."""
@@ -164,99 +157,36 @@ class SimPyPipeline:
     # -- set-up: the same patients as cartnet's Pipeline -------------------------
 
     def _patients(self, rng: np.random.Generator) -> list[SimOrder]:
-        """Arrivals, loss times and QC uniforms, drawn exactly as ``Pipeline._make_arrivals``."""
-        batches = []
-        for i, stream in enumerate(self.streams):
-            times = arrival_times(stream, self.end, rng)
-            batches.append((times, np.full(len(times), i)))
-        if batches:
-            times = np.concatenate([b[0] for b in batches])
-            which = np.concatenate([b[1] for b in batches])
-        else:
-            times, which = np.zeros(0), np.zeros(0, dtype=int)
-        order = np.argsort(times, kind="stable")
-        times, which = times[order], which[order]
-        n = len(times)
-        hazard = self.cfg.loss_hazard_per_day
-        loss = rng.exponential(1.0 / hazard, n) if hazard > 0 else np.full(n, np.inf)
-        uniforms = rng.random((n, _UNIFORMS_PER_ORDER))
+        """The same patients as cartnet's Pipeline draws."""
+        drawn = draw_patients(self.streams, self.end, self.cfg.loss_hazard_per_day, rng)
         return [
-            SimOrder(
-                oid,
-                self.streams[which[oid]],
-                float(times[oid]),
-                float(times[oid] + loss[oid]),
-                uniforms[oid],
-            )
-            for oid in range(n)
+            SimOrder(oid, self.streams[w], t, lost, u)
+            for oid, (t, w, lost, u) in enumerate(zip(*drawn, strict=True))
         ]
 
     # -- look-ups (as the Pipeline makes them) -----------------------------------
 
     def _eligible_sites(self, st: DemandStream, day: int) -> list[SimSite]:
-        key = (st.product, st.market, st.scope, st.trial, day)
-        found = self._eligible.get(key)
-        if found is None:
-            on = self.start + timedelta(days=day)
-            product = self.net.product(st.product)
-            found = []
-            for s in self.net.eligible_sites(st.product, st.market, Scope(st.scope), on, st.trial):
-                if product.starting_material is StartingMaterial.FRESH:
-                    lane = self._lane(st.center, s.id)
-                    if lane.mean_days * 24 > (product.stability_hours or 0):
-                        continue
-                found.append(self.sites[s.id])
-            self._eligible[key] = found
-        return found
+        ids = self.plan.eligibility(st)[bisect_right(self.plan.cuts, day) - 1]
+        return [self.sites[i] for i in ids]
 
     def _lane(self, origin: str, destination: str) -> Any:
-        key = (origin, destination)
-        lane = self._lanes.get(key)
-        if lane is None:
-            lane = self._lanes[key] = self.net.lane(origin, destination)
-        return lane
+        if origin in self.sites:
+            return self.plan.leg(destination, origin).lane_out
+        return self.plan.leg(origin, destination).lane_in
 
     def _options(self, order: SimOrder) -> list[SiteOption]:
         """One option per eligible site; the wait is the queue ahead over the lines."""
         now = self.env.now
-        st = order.stream
-        country = self.net.place(st.center)[0]
         options = []
-        for site in self._eligible_sites(st, int(now)):
-            lane_in = self._lane(st.center, site.id)
-            lane_out = self._lane(site.id, st.center)
+        for site in self._eligible_sites(order.stream, int(now)):
             places = site.place_pool
             if places.count < places.capacity:
                 wait = 0.0
             else:
                 wait = (len(places.queue) + 1) * site.mean_cycle / max(site.lines, 1)
-            delivery = (
-                now
-                + wait
-                + self.cfg.apheresis_days
-                + lane_in.mean_days
-                + site.mean_cycle
-                + site.qc.mean
-                + lane_out.mean_days
-            )
-            if lane_in.distance_km is not None:
-                km = lane_in.distance_km
-            else:
-                _, lat1, lon1 = self.net.place(st.center)
-                _, lat2, lon2 = self.net.place(site.id)
-                km = great_circle_km(lat1, lon1, lat2, lon2)
-            options.append(
-                SiteOption(
-                    site.id,
-                    wait,
-                    lane_in.mean_days,
-                    lane_out.mean_days,
-                    delivery,
-                    km,
-                    lane_in.cost + lane_out.cost,
-                    country != site.site.country,
-                )
-            )
+            facts = self.plan.leg(order.center, site.id)
+            options.append(option_for(site.id, facts, wait, now, self.cfg))
         return options
 
     # -- bookkeeping ----------------------------------------------------------------

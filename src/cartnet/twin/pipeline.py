@@ -257,6 +257,38 @@ def arrival_times(stream: DemandStream, end: float, rng: np.random.Generator) ->
     return np.log1p(cum * k / lam0) / k
 
 
+def draw_patients(
+    streams: list[DemandStream], end: float, hazard: float, rng: np.random.Generator
+) -> tuple[list[float], list[int], list[float], np.ndarray]:
+    """Every patient of a replication, before it runs: enrolment time, stream, loss time,
+    and the uniforms of its QC decisions. Drawn first, so every variant sees them."""
+    batches = [arrival_times(st, end, rng) for st in streams]
+    times = np.concatenate(batches) if batches else np.zeros(0)
+    which = np.repeat(np.arange(len(batches)), [len(b) for b in batches])
+    order = np.argsort(times, kind="stable")
+    times, which = times[order], which[order]
+    n = len(times)
+    loss = rng.exponential(1.0 / hazard, n) if hazard > 0 else np.full(n, np.inf)
+    uniforms = rng.random((n, _UNIFORMS_PER_ORDER))
+    return times.tolist(), which.tolist(), (times + loss).tolist(), uniforms
+
+
+def option_for(
+    site: str, facts: LegFacts, wait: float, now: float, settings: TwinSettings
+) -> SiteOption:
+    """What booking ``site`` is expected to mean for an order of the leg's center."""
+    return SiteOption(
+        site,
+        wait,
+        facts.in_days,
+        facts.out_days,
+        now + settings.apheresis_days + wait + facts.fixed_days,
+        facts.distance_km,
+        facts.cost,
+        facts.cross_border,
+    )
+
+
 class Plan:
     """What every replication of a network under the same settings shares.
 
@@ -393,27 +425,11 @@ class Pipeline:
     # -- set-up --------------------------------------------------------------
 
     def _make_arrivals(self, rng: np.random.Generator) -> None:
-        batches = []
-        for i, stream in enumerate(self.streams):
-            times = arrival_times(stream, self.end, rng)
-            batches.append((times, np.full(len(times), i)))
-        if batches:
-            times = np.concatenate([b[0] for b in batches])
-            which = np.concatenate([b[1] for b in batches])
-        else:
-            times, which = np.zeros(0), np.zeros(0, dtype=int)
-        order = np.argsort(times, kind="stable")
-        times, which = times[order], which[order]
-        n = len(times)
-        hazard = self.cfg.loss_hazard_per_day
-        loss = rng.exponential(1.0 / hazard, n) if hazard > 0 else np.full(n, np.inf)
-        uniforms = rng.random((n, _UNIFORMS_PER_ORDER))
         streams = self.streams
         at = self.kernel.at
         enrol = self._enrol
-        for oid, (t, w, lost, u) in enumerate(
-            zip(times.tolist(), which.tolist(), (times + loss).tolist(), uniforms, strict=True)
-        ):
+        patients = draw_patients(streams, self.end, self.cfg.loss_hazard_per_day, rng)
+        for oid, (t, w, lost, u) in enumerate(zip(*patients, strict=True)):
             order_ = Order(oid, streams[w], t, lost, u)
             self.orders.append(order_)
             at(t, enrol, order_)
@@ -439,27 +455,14 @@ class Pipeline:
         return leg
 
     def _options(self, order: Order, now: float) -> list[SiteOption]:
-        center = order.center
-        base = now + self.cfg.apheresis_days
         options = []
         for site in self._eligible_sites(order.stream, int(now)):
-            leg = self._leg(center, site).facts
             if site.free_places > 0:
                 wait = 0.0
             else:
                 wait = (len(site.place_queue) + 1) * site.mean_cycle / max(site.lines, 1)
-            options.append(
-                SiteOption(
-                    site.id,
-                    wait,
-                    leg.in_days,
-                    leg.out_days,
-                    base + wait + leg.fixed_days,
-                    leg.distance_km,
-                    leg.cost,
-                    leg.cross_border,
-                )
-            )
+            facts = self._leg(order.center, site).facts
+            options.append(option_for(site.id, facts, wait, now, self.cfg))
         return options
 
     def _backlog_change(self, delta: int) -> None:
