@@ -124,20 +124,25 @@ class Approval(Noted):
     def in_force(self, on: date) -> bool:
         return self.effective <= on and (self.end is None or on < self.end)
 
-    def covers(
-        self, product: str, regulator: Regulator, scope: Scope, on: date, trial: str | None = None
+    def applies_to(
+        self, product: str, regulator: Regulator | str, scope: Scope, trial: str | None = None
     ) -> bool:
-        """True when this approval lets the site make ``product`` for that regulator's patients.
+        """True when this approval is for ``product`` and this kind of patient, on any date.
 
         A clinical patient is covered only by an approval for the patient's own trial.
         """
         return (
             self.product == product
-            and self.regulator is regulator
+            and self.regulator == regulator
             and self.scope is scope
             and (scope is Scope.COMMERCIAL or trial == self.trial)
-            and self.in_force(on)
         )
+
+    def covers(
+        self, product: str, regulator: Regulator, scope: Scope, on: date, trial: str | None = None
+    ) -> bool:
+        """True when this approval lets the site make ``product`` for that regulator's patients."""
+        return self.applies_to(product, regulator, scope, trial) and self.in_force(on)
 
     def key(self) -> tuple[str, str, str, str | None]:
         return (self.product, self.regulator.value, self.scope.value, self.trial)

@@ -1,0 +1,1 @@
+"""Slot capacity, slot-chain offers across the whole network, and backlog optimization."""
