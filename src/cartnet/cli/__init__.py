@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cartnet import __version__
-from cartnet.cli import network, twin
+from cartnet.cli import network, schedule, twin
 
 app = typer.Typer(
     name="cartnet",
@@ -16,6 +16,7 @@ app = typer.Typer(
 app.add_typer(network.app, name="network")
 app.command()(twin.simulate)
 app.command()(twin.compare)
+app.command()(schedule.offers)
 
 
 def _version(value: bool) -> None:

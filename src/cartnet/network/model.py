@@ -184,7 +184,9 @@ def _lookup(index: dict[str, T], key: str, kind: str) -> T:
     try:
         return index[key]
     except KeyError:
-        known = ", ".join(sorted(index)) or "none"
+        names = sorted(index)
+        known = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        known = known or "none"
         raise KeyError(f"unknown {kind} {key!r} (known: {known})") from None
 
 
