@@ -181,12 +181,9 @@ class SimPyPipeline:
         options = []
         for site in self._eligible_sites(order.stream, int(now)):
             places = site.place_pool
-            if places.count < places.capacity:
-                wait = 0.0
-            else:
-                wait = (len(places.queue) + 1) * site.mean_cycle / max(site.lines, 1)
             facts = self.plan.leg(order.center, site.id)
-            options.append(option_for(site.id, facts, wait, now, self.cfg))
+            free = places.capacity - places.count
+            options.append(option_for(site, facts, len(places.queue), free, now, self.cfg))
         return options
 
     # -- bookkeeping ----------------------------------------------------------------

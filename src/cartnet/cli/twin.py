@@ -14,7 +14,7 @@ from rich.table import Table
 from cartnet.cli.common import err, fail, load, out, print_json
 from cartnet.network import Network
 from cartnet.twin.pipeline import unserved_streams
-from cartnet.twin.policies import POLICIES
+from cartnet.twin.policies import policy_names
 from cartnet.twin.replications import Variant, executor_for, run_variants
 from cartnet.twin.results import VariantResult, run_document
 from cartnet.twin.settings import TwinSettings
@@ -54,9 +54,10 @@ def _settings(horizon: float, warmup: float, hazard: float | None) -> TwinSettin
 
 
 def _check_policies(policies: list[str]) -> None:
+    known = policy_names()
     for p in policies:
-        if p not in POLICIES:
-            fail(f"unknown policy {p!r} (known: {', '.join(sorted(POLICIES))})")
+        if p not in known:
+            fail(f"unknown policy {p!r} (known: {', '.join(known)})")
 
 
 def _warnings(networks: list[Network], settings: TwinSettings) -> list[str]:

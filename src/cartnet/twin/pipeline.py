@@ -274,11 +274,22 @@ def draw_patients(
 
 
 def option_for(
-    site: str, facts: LegFacts, wait: float, now: float, settings: TwinSettings
+    site: SiteState,
+    facts: LegFacts,
+    queued: int,
+    free_places: int,
+    now: float,
+    settings: TwinSettings,
 ) -> SiteOption:
-    """What booking ``site`` is expected to mean for an order of the leg's center."""
+    """What booking ``site`` is expected to mean for an order of the leg's center.
+
+    With no free place, the order waits for the ``queued`` orders ahead of it and
+    itself, one place freeing up every cycle / lines days.
+    """
+    interval = site.mean_cycle / max(site.lines, 1)
+    wait = 0.0 if free_places > 0 else (queued + 1) * interval
     return SiteOption(
-        site,
+        site.id,
         wait,
         facts.in_days,
         facts.out_days,
@@ -286,6 +297,8 @@ def option_for(
         facts.distance_km,
         facts.cost,
         facts.cross_border,
+        free_places,
+        interval,
     )
 
 
@@ -457,12 +470,10 @@ class Pipeline:
     def _options(self, order: Order, now: float) -> list[SiteOption]:
         options = []
         for site in self._eligible_sites(order.stream, int(now)):
-            if site.free_places > 0:
-                wait = 0.0
-            else:
-                wait = (len(site.place_queue) + 1) * site.mean_cycle / max(site.lines, 1)
             facts = self._leg(order.center, site).facts
-            options.append(option_for(site.id, facts, wait, now, self.cfg))
+            options.append(
+                option_for(site, facts, len(site.place_queue), site.free_places, now, self.cfg)
+            )
         return options
 
     def _backlog_change(self, delta: int) -> None:

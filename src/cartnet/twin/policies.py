@@ -41,6 +41,10 @@ class SiteOption(NamedTuple):
     distance_km: float
     cost: float
     cross_border: bool
+    free_places: int = 0
+    """Places free at the site now: orders booked there are called at once."""
+    interval_days: float = 0.0
+    """Expected days between two places freeing up at the site (cycle / lines)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +101,16 @@ POLICIES: dict[str, Callable[[], BookingPolicy]] = {
 
 
 def make_policy(name: str) -> BookingPolicy:
+    if name not in POLICIES:
+        import cartnet.schedule.policies  # noqa: F401  (registers the optimizing policies)
     try:
         return POLICIES[name]()
     except KeyError:
         known = ", ".join(sorted(POLICIES))
         raise KeyError(f"unknown policy {name!r} (known: {known})") from None
+
+
+def policy_names() -> list[str]:
+    import cartnet.schedule.policies  # noqa: F401
+
+    return sorted(POLICIES)
