@@ -17,6 +17,7 @@ app.add_typer(network.app, name="network")
 app.command()(twin.simulate)
 app.command()(twin.compare)
 app.command()(schedule.offers)
+app.command()(schedule.optimize)
 
 
 def _version(value: bool) -> None:
