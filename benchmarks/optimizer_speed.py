@@ -25,12 +25,12 @@ import argparse
 import os
 import platform
 import time
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 
 from cartnet.network import Network, open_network
-from cartnet.schedule.backlog import Backlog, Order
+from cartnet.schedule.backlog import Backlog, sample_backlog
 from cartnet.schedule.capacity import CapacityCalendar
 from cartnet.schedule.optimizer import BacklogPlan, greedy, optimize
 
@@ -40,26 +40,7 @@ CALENDAR_DAYS = 400
 
 def make_backlog(network: Network, n: int, as_of: date, seed: int, prefix: str = "o") -> Backlog:
     """``n`` orders drawn from the network's demand, earliest apheresis in the next 60 days."""
-    rng = np.random.default_rng(seed)
-    lines = [(c, d) for c in network.treatment_centers for d in c.demand if d.patients_per_year > 0]
-    rate = np.array([d.patients_per_year for _, d in lines])
-    picks = rng.choice(len(lines), size=n, p=rate / rate.sum())
-    orders = []
-    for k, pick in enumerate(picks.tolist()):
-        center, demand = lines[pick]
-        orders.append(
-            Order(
-                id=f"{prefix}{k:05d}",
-                center=center.id,
-                product=demand.product,
-                scope=demand.scope,
-                trial=demand.trial,
-                earliest_apheresis=as_of + timedelta(days=int(rng.integers(1, HORIZON_DAYS + 1))),
-                enrolled=as_of - timedelta(days=int(rng.integers(0, 14))),
-                weight=2.0 if rng.random() < 0.25 else 1.0,
-            )
-        )
-    return Backlog(as_of=as_of, orders=orders)
+    return sample_backlog(network, n, as_of, seed=seed, window_days=HORIZON_DAYS, prefix=prefix)
 
 
 def preloaded_calendar(network: Network, as_of: date, seed: int) -> CapacityCalendar:

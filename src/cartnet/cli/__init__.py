@@ -18,6 +18,7 @@ app.command()(twin.simulate)
 app.command()(twin.compare)
 app.command()(schedule.offers)
 app.command()(schedule.optimize)
+app.command()(schedule.backlog)
 
 
 def _version(value: bool) -> None:

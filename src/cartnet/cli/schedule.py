@@ -198,3 +198,28 @@ def optimize(
         for u in plan.unassigned:
             un.add_row(u.order, u.message)
         out.print(un)
+
+
+def backlog(
+    network: NetworkArg,
+    orders: Annotated[int, typer.Option("--orders", min=0, help="How many orders.")] = 500,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD; default: the reference date.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Backlog JSON to write.")] = Path(
+        "backlog.json"
+    ),
+) -> None:
+    """Write a sample backlog drawn from the network's demand (input for cartnet optimize)."""
+    from cartnet.schedule.backlog import sample_backlog
+
+    net = load(network, scenario)
+    day = parse_date(as_of, "--as-of") or net.reference_date
+    drawn = sample_backlog(net, orders, day, seed=seed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_suffix(output.suffix + ".tmp")
+    tmp.write_text(drawn.model_dump_json(indent=1, exclude_none=True) + "\n", encoding="utf-8")
+    tmp.replace(output)  # never a half-written file
+    out.print(f"{len(drawn.orders)} orders as of {day} written to {output}")

@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cartnet.network.entities import Scope, StartingMaterial
@@ -250,3 +251,43 @@ def _reference_problems(backlog: Backlog, network: Network) -> list[tuple[str, s
                 )
             )
     return found
+
+
+def sample_backlog(
+    network: Network,
+    orders: int,
+    as_of: date,
+    *,
+    seed: int = 0,
+    window_days: int = 60,
+    prefix: str = "o",
+    urgent_share: float = 0.25,
+) -> Backlog:
+    """A backlog drawn from the network's demand: who is waiting, as a planner would see it.
+
+    Centers, products and scopes in proportion to their patients a year; earliest
+    apheresis uniform over the next ``window_days``; enrolled up to two weeks ago;
+    ``urgent_share`` of the orders weigh 2 (urgent), the rest 1.
+    """
+    rng = np.random.default_rng(seed)
+    lines = [(c, d) for c in network.treatment_centers for d in c.demand if d.patients_per_year > 0]
+    if not lines:
+        return Backlog(as_of=as_of, orders=[])
+    rate = np.array([d.patients_per_year for _, d in lines])
+    picks = rng.choice(len(lines), size=orders, p=rate / rate.sum())
+    sampled = []
+    for k, pick in enumerate(picks.tolist()):
+        center, demand = lines[pick]
+        sampled.append(
+            Order(
+                id=f"{prefix}{k:05d}",
+                center=center.id,
+                product=demand.product,
+                scope=demand.scope,
+                trial=demand.trial,
+                earliest_apheresis=as_of + timedelta(days=int(rng.integers(1, window_days + 1))),
+                enrolled=as_of - timedelta(days=int(rng.integers(0, 14))),
+                weight=2.0 if rng.random() < urgent_share else 1.0,
+            )
+        )
+    return Backlog(as_of=as_of, orders=sampled)
