@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cartnet.cli.common import err, fail, load, out, print_json
+from cartnet.fielderrors import field_message
 from cartnet.network import Network
 from cartnet.twin.pipeline import unserved_streams
 from cartnet.twin.policies import policy_names
@@ -50,7 +51,7 @@ def _settings(horizon: float, warmup: float, hazard: float | None) -> TwinSettin
     try:
         return TwinSettings(**values)
     except ValidationError as e:
-        fail("; ".join(str(x["msg"]).removeprefix("Value error, ") for x in e.errors()))
+        fail("; ".join(field_message(x) for x in e.errors()))
 
 
 def _check_policies(policies: list[str]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from cartnet.fielderrors import field_message, field_path
 from cartnet.network.model import Network, NetworkError
 
 _DISCRIMINATORS = ("dist", "op")
@@ -109,18 +110,8 @@ def parse_network(text: str, name: str = "<network>") -> Network:
 
 
 def _from_pydantic(name: str, root: yaml.Node | None, data: Any, err: Any) -> FileProblem:
-    parts = _clean_loc(data, err["loc"])
-    path = _join(parts)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        message = "unknown key"
-    elif kind == "missing":
-        message = "required field is missing"
-    else:
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if "input" in err and not isinstance(err["input"], dict | list):
-            message += f" (got {err['input']!r})"
-    return FileProblem(name, _line(root, path), path, message)
+    path = field_path(_clean_loc(data, err["loc"]))
+    return FileProblem(name, _line(root, path), path, field_message(err))
 
 
 def _clean_loc(data: Any, loc: tuple[Any, ...]) -> list[str | int]:
@@ -143,13 +134,6 @@ def _clean_loc(data: Any, loc: tuple[Any, ...]) -> list[str | int]:
         else:
             node = None
     return parts
-
-
-def _join(parts: list[str | int]) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
 
 
 def _split(path: str) -> list[str | int]:

@@ -27,6 +27,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cartnet.fielderrors import field_message, field_path
 from cartnet.network.entities import Scope, StartingMaterial
 from cartnet.network.model import Network
 from cartnet.schedule.offers import OfferRequest
@@ -172,19 +173,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _from_pydantic(name: str, err: Any) -> BacklogProblem:
-    path = ""
-    for part in err["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        message = "unknown key"
-    elif kind == "missing":
-        message = "required field is missing"
-    else:
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if "input" in err and not isinstance(err["input"], dict | list):
-            message += f" (got {err['input']!r})"
-    return BacklogProblem(name, path, message)
+    return BacklogProblem(name, field_path(err["loc"]), field_message(err))
 
 
 def _reference_problems(backlog: Backlog, network: Network) -> list[tuple[str, str]]:
