@@ -3,8 +3,9 @@
 Time figures (vein-to-vein, manufacturing turnaround, time to treatment) cover the
 cohort of patients enrolled between the end of the warm-up and the horizon, so the
 warm-up never enters the statistics; the run goes on after the horizon until that
-cohort is treated or lost (or the drain ends). Only summaries leave a replication,
-so memory does not grow with the number of replications.
+cohort is treated or lost (or the drain ends). Only summaries leave a replication:
+arrays are summed as they arrive, and only the per-replication scalars (a few KB
+each, needed for confidence intervals and paired differences) are kept.
 """
 
 from __future__ import annotations
