@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cartnet import __version__
-from cartnet.cli import network, schedule, twin
+from cartnet.cli import design, network, schedule, twin
 
 app = typer.Typer(
     name="cartnet",
@@ -19,6 +19,7 @@ app.command()(twin.compare)
 app.command()(schedule.offers)
 app.command()(schedule.optimize)
 app.command()(schedule.backlog)
+app.command()(design.design)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,30 @@
+"""Network design: which manufacturing sites to open or expand, at which size.
+
+``DesignInput`` (model) describes the problem, ``solve_design`` (solve) chooses
+sites, sizes and the daily allocation with a MILP solved by HiGHS, ``ishipment``
+and ``kymriah`` build reference instances, and ``twin_check`` runs a chosen
+design through the digital twin.
+"""
+
+from cartnet.design.model import (
+    DesignFileError,
+    DesignInput,
+    DesignProblem,
+    check_design,
+    load_design,
+    parse_design,
+)
+from cartnet.design.solve import DesignResult, SiteChoice, routes, solve_design
+
+__all__ = [
+    "DesignFileError",
+    "DesignInput",
+    "DesignProblem",
+    "DesignResult",
+    "SiteChoice",
+    "check_design",
+    "load_design",
+    "parse_design",
+    "routes",
+    "solve_design",
+]
