@@ -8,13 +8,13 @@ figures beside the model's.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
 from cartnet.design.model import DesignInput
 from cartnet.design.solve import DesignResult
 from cartnet.design.twin_check import TwinCheck, design_networks
+from cartnet.report.html import Figures, esc
 from cartnet.report.maps import Flow, plotly_network_map
 
 _STYLE = """
@@ -25,10 +25,6 @@ text-align:right}th:first-child,td:first-child{text-align:left}.warn{color:#a33}
 """
 
 
-def _esc(x: object) -> str:
-    return html.escape(str(x))
-
-
 def _num(x: Any, digits: int = 1) -> str:
     if x is None:
         return "–"
@@ -37,24 +33,6 @@ def _num(x: Any, digits: int = 1) -> str:
         if x is None:
             return "–"
     return f"{float(x):,.{digits}f}"
-
-
-class _Figures:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def html(self, fig: Any) -> str:
-        import plotly.io as pio
-
-        fragment: str = pio.to_html(
-            fig,
-            include_plotlyjs=self.count == 0,
-            full_html=False,
-            default_width="100%",
-            config={"displaylogo": False, "responsive": True},
-        )
-        self.count += 1
-        return f'<div class="figure">{fragment}</div>'
 
 
 def _verdict(d: DesignInput, r: DesignResult) -> str:
@@ -69,12 +47,12 @@ def _verdict(d: DesignInput, r: DesignResult) -> str:
         ("cost per therapy", f"{_num(r.cost_per_therapy.get('total'), 0)} {r.currency}"),
         ("mean vein-to-vein (model)", f"{_num(r.mean_v2v_days, 2)} d (cap {d.v2v_cap_days} d)"),
     ]
-    body = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows)
     parts = [f"<h2>Solver verdict</h2><table>{body}</table>"]
     for e in r.explanation:
-        parts.append(f'<p class="warn">{_esc(e)}</p>')
+        parts.append(f'<p class="warn">{esc(e)}</p>')
     if d.assumption:
-        parts.append(f'<p class="note">Assumptions: {_esc(d.assumption)}</p>')
+        parts.append(f'<p class="note">Assumptions: {esc(d.assumption)}</p>')
     return "\n".join(parts)
 
 
@@ -82,8 +60,8 @@ def _sites_table(r: DesignResult) -> str:
     head = "<tr><th>site</th><th>size</th><th>lines</th><th>patients</th><th>utilization</th>"
     head += "<th>peak window use</th><th>fixed cost</th></tr>"
     body = "".join(
-        f"<tr><td>{_esc(s.name)}{' (existing)' if s.must_open else ''}</td>"
-        f"<td>{_esc(s.size_label)}</td><td>{s.lines}</td><td>{s.patients:,.1f}</td>"
+        f"<tr><td>{esc(s.name)}{' (existing)' if s.must_open else ''}</td>"
+        f"<td>{esc(s.size_label)}</td><td>{s.lines}</td><td>{s.patients:,.1f}</td>"
         f"<td>{100 * s.utilization:.1f} %</td><td>{100 * s.peak_window_share:.1f} %</td>"
         f"<td>{s.fixed_cost:,.0f}</td></tr>"
         for s in r.sites
@@ -91,14 +69,14 @@ def _sites_table(r: DesignResult) -> str:
     return f"<h2>Chosen sites</h2><table>{head}{body}</table>"
 
 
-def _map(d: DesignInput, r: DesignResult, check: TwinCheck | None, figures: _Figures) -> str:
+def _map(d: DesignInput, r: DesignResult, check: TwinCheck | None, figures: Figures) -> str:
     if check is not None and check.networks:
         net = list(check.networks.values())[-1]
     else:
         try:
             net = design_networks(d, r)[-1][1]
         except (ValueError, KeyError) as e:
-            return f'<h2>Map</h2><p class="warn">No map: {_esc(e)}</p>'
+            return f'<h2>Map</h2><p class="warn">No map: {esc(e)}</p>'
     centers = {c.id: c for c in d.centers}
     sites = {c.id: c for c in d.candidates}
     flows = [
@@ -117,7 +95,7 @@ def _map(d: DesignInput, r: DesignResult, check: TwinCheck | None, figures: _Fig
     return "<h2>Chosen sites on the map</h2>" + figures.html(fig)
 
 
-def _costs(r: DesignResult, figures: _Figures) -> str:
+def _costs(r: DesignResult, figures: Figures) -> str:
     import plotly.graph_objects as go
 
     kinds = [k for k in r.cost_per_therapy if k != "total"]
@@ -133,7 +111,7 @@ def _costs(r: DesignResult, figures: _Figures) -> str:
     return "<h2>Cost breakdown</h2>" + figures.html(fig)
 
 
-def _utilization(r: DesignResult, figures: _Figures) -> str:
+def _utilization(r: DesignResult, figures: Figures) -> str:
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -159,14 +137,14 @@ def _twin(check: TwinCheck | None) -> str:
     if check is None:
         return '<h2>Simulated check</h2><p class="note">Not simulated (run with --simulate N).</p>'
     labels = [v["label"] for v in check.document["variants"]]
-    head = "<tr><th>figure</th><th>model</th>" + "".join(f"<th>{_esc(x)}</th>" for x in labels)
+    head = "<tr><th>figure</th><th>model</th>" + "".join(f"<th>{esc(x)}</th>" for x in labels)
     head += "</tr>"
     body = ""
     for row in check.rows:
         cells = "".join(f"<td>{_num(row.get(x))}</td>" for x in labels)
-        body += f"<tr><td>{_esc(row['figure'])}</td><td>{_num(row['model'])}</td>{cells}</tr>"
+        body += f"<tr><td>{esc(row['figure'])}</td><td>{_num(row['model'])}</td>{cells}</tr>"
     util = "".join(
-        f"<tr><td>{_esc(u['site'])}</td><td>{_num(u['model'] and 100 * u['model'])} %</td>"
+        f"<tr><td>{esc(u['site'])}</td><td>{_num(u['model'] and 100 * u['model'])} %</td>"
         f"<td>{_num(u['twin'] and 100 * u['twin'])} %</td></tr>"
         for u in check.utilization
     )
@@ -185,7 +163,7 @@ def write_design_report(
     """Write the report to ``out`` (.html) and return the path."""
     if out.suffix.lower() != ".html":
         raise ValueError(f"{out}: the report is an .html file")
-    figures = _Figures()
+    figures = Figures()
     sections = [_verdict(design, result)]
     if result.sites:
         sections += [
@@ -197,9 +175,9 @@ def write_design_report(
     sections.append(_twin(check))
     page = (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-        f"<title>cartnet design: {_esc(design.name)}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>Network design: {_esc(design.name)}</h1>"
-        f"<p class='note'>{_esc(design.description)}</p>" + "\n".join(sections) + "</body></html>\n"
+        f"<title>cartnet design: {esc(design.name)}</title><style>{_STYLE}</style></head>"
+        f"<body><h1>Network design: {esc(design.name)}</h1>"
+        f"<p class='note'>{esc(design.description)}</p>" + "\n".join(sections) + "</body></html>\n"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")

@@ -13,7 +13,6 @@ lost per year, flow maps, and the settings behind the run.
 
 from __future__ import annotations
 
-import html
 import math
 import tempfile
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from cartnet.network.model import Network
+from cartnet.report.html import Figures, esc
 from cartnet.report.maps import Flow, plotly_network_map, render_network_map
 from cartnet.twin.results import SCHEMA
 
@@ -253,15 +253,11 @@ def _with_ci(e: EstimateDict | None, unit: str, *, signed: bool) -> str:
     return text
 
 
-def _esc(x: object) -> str:
-    return html.escape(str(x))
-
-
 # -- the HTML page ---------------------------------------------------------------------
 
 
 def _html_page(ctx: _Context, pngs: dict[str, str]) -> str:
-    figures = _Figures()
+    figures = Figures()
     sections = [
         _section_headline(ctx),
         _section_tables(ctx),
@@ -276,7 +272,7 @@ def _html_page(ctx: _Context, pngs: dict[str, str]) -> str:
     kind = "comparison" if ctx.differences else "simulation"
     title = f"cartnet twin {kind}: {doc.get('network', '')}"
     nav = " ".join(
-        f'<a href="#{anchor}">{_esc(name)}</a>'
+        f'<a href="#{anchor}">{esc(name)}</a>'
         for anchor, name in (
             ("headline", "Headline"),
             ("kpis", "KPIs"),
@@ -296,64 +292,44 @@ def _html_page(ctx: _Context, pngs: dict[str, str]) -> str:
         subtitle += f", run start {ctx.start.isoformat()}"
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        f'<h1>{_esc(title)}</h1>\n<p class="sub">{_esc(subtitle)}</p>\n<nav>{nav}</nav>\n'
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f'<h1>{esc(title)}</h1>\n<p class="sub">{esc(subtitle)}</p>\n<nav>{nav}</nav>\n'
         + "\n".join(sections)
         + "\n</body>\n</html>\n"
     )
-
-
-class _Figures:
-    """Plotly figures as HTML fragments; the first one carries plotly.js, inlined."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def html(self, fig: Any) -> str:
-        import plotly.io as pio
-
-        fragment: str = pio.to_html(
-            fig,
-            include_plotlyjs=self.count == 0,
-            full_html=False,
-            default_width="100%",
-            config={"displaylogo": False, "responsive": True},
-        )
-        self.count += 1
-        return f'<div class="figure">{fragment}</div>'
 
 
 def _section_headline(ctx: _Context) -> str:
     parts = ['<h2 id="headline">Headline</h2>', '<div class="headline">']
     if ctx.differences:
         for d in ctx.differences:
-            parts.append(f"<h3>{_esc(d['variant'])} compared with {_esc(d['baseline'])}</h3><ul>")
+            parts.append(f"<h3>{esc(d['variant'])} compared with {esc(d['baseline'])}</h3><ul>")
             for group in ctx.groups:
                 items = []
                 for key, name, unit in HEADLINE:
                     e = d["kpis"].get(f"{group}.{key}")
                     text = f"{name} {_with_ci(e, unit, signed=True)}"
-                    items.append(f"<b>{_esc(text)}</b>" if _excludes_zero(e) else _esc(text))
-                parts.append(f"<li>{_esc(ctx.group_name(group))}: {'; '.join(items)}.</li>")
+                    items.append(f"<b>{esc(text)}</b>" if _excludes_zero(e) else esc(text))
+                parts.append(f"<li>{esc(ctx.group_name(group))}: {'; '.join(items)}.</li>")
             parts.append("</ul>")
         parts.append(
             '<p class="note">Differences are the variant minus the baseline, paired over '
-            f"{_esc(ctx.doc.get('replications'))} replications that share their random "
+            f"{esc(ctx.doc.get('replications'))} replications that share their random "
             "numbers; in bold where the 95% CI excludes zero.</p>"
         )
     else:
         v = ctx.variants[0]
-        parts.append(f"<h3>{_esc(v['label'])}</h3><ul>")
+        parts.append(f"<h3>{esc(v['label'])}</h3><ul>")
         for group in ctx.groups:
             items = []
             for key, name, unit in (*HEADLINE, ("v2v.mean", "vein-to-vein", "days")):
                 e = v["kpis"].get(f"{group}.{key}")
-                items.append(_esc(f"{name} {_with_ci(e, unit, signed=False)}"))
-            parts.append(f"<li>{_esc(ctx.group_name(group))}: {'; '.join(items)}.</li>")
+                items.append(esc(f"{name} {_with_ci(e, unit, signed=False)}"))
+            parts.append(f"<li>{esc(ctx.group_name(group))}: {'; '.join(items)}.</li>")
         parts.append("</ul>")
     parts.append(
         '<p class="note">These are model estimates, not observations: every figure rests on '
-        f"the assumptions of the network file <code>{_esc(ctx.doc.get('network', ''))}</code> "
+        f"the assumptions of the network file <code>{esc(ctx.doc.get('network', ''))}</code> "
         "(demand, capacities, durations, lanes, approvals) and on the twin settings listed "
         f"at the end. Patient counts cover the cohort enrolled between day {ctx.warmup:g} "
         f"(end of warm-up) and day {ctx.horizon:g}; per-year figures scale that cohort "
@@ -363,7 +339,7 @@ def _section_headline(ctx: _Context) -> str:
 
 
 def _kpi_table(ctx: _Context, kpis: dict[str, EstimateDict], *, signed: bool, caption: str) -> str:
-    head = "".join(f"<th>{_esc(ctx.group_name(g))}</th>" for g in ctx.groups)
+    head = "".join(f"<th>{esc(ctx.group_name(g))}</th>" for g in ctx.groups)
     rows = []
     for key, title, unit in KPI_ROWS:
         name = f"{title} ({ctx.currency})" if unit == "money" and ctx.currency else title
@@ -371,8 +347,8 @@ def _kpi_table(ctx: _Context, kpis: dict[str, EstimateDict], *, signed: bool, ca
         for group in ctx.groups:
             e = kpis.get(f"{group}.{key}")
             cls = ' class="sig"' if signed and _excludes_zero(e) else ""
-            cells.append(f"<td{cls}>{_esc(_cell(e, unit, signed=signed))}</td>")
-        rows.append(f"<tr><td>{_esc(name)}</td>{''.join(cells)}</tr>")
+            cells.append(f"<td{cls}>{esc(_cell(e, unit, signed=signed))}</td>")
+        rows.append(f"<tr><td>{esc(name)}</td>{''.join(cells)}</tr>")
     return (
         f'<h3>{caption}</h3><div class="scroll"><table><thead><tr><th>mean [95% CI]</th>'
         f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
@@ -382,10 +358,10 @@ def _kpi_table(ctx: _Context, kpis: dict[str, EstimateDict], *, signed: bool, ca
 def _section_tables(ctx: _Context) -> str:
     parts = ['<h2 id="kpis">Key figures</h2>']
     for v in ctx.variants:
-        caption = f"{_esc(v['label'])}" + _variant_note(v)
+        caption = f"{esc(v['label'])}" + _variant_note(v)
         parts.append(_kpi_table(ctx, v["kpis"], signed=False, caption=caption))
     for d in ctx.differences:
-        caption = f"Difference: {_esc(d['variant'])} − {_esc(d['baseline'])}"
+        caption = f"Difference: {esc(d['variant'])} − {esc(d['baseline'])}"
         parts.append(_kpi_table(ctx, d["kpis"], signed=True, caption=caption))
     if ctx.differences:
         parts.append(
@@ -398,26 +374,22 @@ def _section_tables(ctx: _Context) -> str:
 
 def _variant_note(v: dict[str, Any]) -> str:
     scenario = v.get("scenario") or "no scenario"
-    return (
-        f' <span class="note">(scenario: {_esc(scenario)}; policy: {_esc(v.get("policy"))})</span>'
-    )
+    return f' <span class="note">(scenario: {esc(scenario)}; policy: {esc(v.get("policy"))})</span>'
 
 
 def _site_table(ctx: _Context) -> str:
-    head = "".join(f"<th>{_esc(label)}</th>" for label in ctx.labels)
-    head += "".join(f"<th>Δ {_esc(d['variant'])}</th>" for d in ctx.differences)
+    head = "".join(f"<th>{esc(label)}</th>" for label in ctx.labels)
+    head += "".join(f"<th>Δ {esc(d['variant'])}</th>" for d in ctx.differences)
     rows = []
     for sid in ctx.site_ids():
         key = f"site.{sid}.utilization"
-        cells = [_esc(_cell(v["kpis"].get(key), "share")) for v in ctx.variants]
-        cells += [_esc(_cell(d["kpis"].get(key), "share", signed=True)) for d in ctx.differences]
+        cells = [esc(_cell(v["kpis"].get(key), "share")) for v in ctx.variants]
+        cells += [esc(_cell(d["kpis"].get(key), "share", signed=True)) for d in ctx.differences]
         name = ctx.site_name(ctx.labels[0], sid)
-        rows.append(
-            f"<tr><td>{_esc(name)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
-        )
+        rows.append(f"<tr><td>{esc(name)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     key = "all.backlog.mean"
-    cells = [_esc(_cell(v["kpis"].get(key), "count")) for v in ctx.variants]
-    cells += [_esc(_cell(d["kpis"].get(key), "count", signed=True)) for d in ctx.differences]
+    cells = [esc(_cell(v["kpis"].get(key), "count")) for v in ctx.variants]
+    cells += [esc(_cell(d["kpis"].get(key), "count", signed=True)) for d in ctx.differences]
     rows.append(
         "<tr><td>Backlog after warm-up, mean (orders)</td>"
         + "".join(f"<td>{c}</td>" for c in cells)
@@ -467,7 +439,7 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def _section_distributions(ctx: _Context, figures: _Figures) -> str:
+def _section_distributions(ctx: _Context, figures: Figures) -> str:
     from plotly.subplots import make_subplots
 
     parts = [
@@ -479,7 +451,7 @@ def _section_distributions(ctx: _Context, figures: _Figures) -> str:
         shares = _shares(ctx, figure)
         groups = [g for g in ctx.groups if g in shares]
         if not groups:
-            parts.append(f"<p>No treated patients: no {_esc(FIGURE_TITLES[figure])} data.</p>")
+            parts.append(f"<p>No treated patients: no {esc(FIGURE_TITLES[figure])} data.</p>")
             continue
         rows, cols = _grid(len(groups))
         fig = make_subplots(
@@ -502,7 +474,7 @@ def _section_distributions(ctx: _Context, figures: _Figures) -> str:
                     name=label,
                     legendgroup=label,
                     showlegend=i == 0,
-                    hovertemplate=f"{_esc(label)}<br>day %{{x}}: %{{y:.2f}}%<extra></extra>",
+                    hovertemplate=f"{esc(label)}<br>day %{{x}}: %{{y:.2f}}%<extra></extra>",
                     row=row,
                     col=col,
                 )
@@ -538,7 +510,7 @@ def _week_dates(ctx: _Context, weeks: int) -> list[str]:
     return [(ctx.start + timedelta(days=7 * w)).isoformat() for w in range(weeks)]
 
 
-def _section_utilization(ctx: _Context, figures: _Figures) -> str:
+def _section_utilization(ctx: _Context, figures: Figures) -> str:
     from plotly.subplots import make_subplots
 
     matrices = [(v["label"], *_utilization_matrix(ctx, v)) for v in ctx.variants]
@@ -601,7 +573,7 @@ def _section_utilization(ctx: _Context, figures: _Figures) -> str:
     return "\n".join(parts)
 
 
-def _section_backlog(ctx: _Context, figures: _Figures) -> str:
+def _section_backlog(ctx: _Context, figures: Figures) -> str:
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -613,7 +585,7 @@ def _section_backlog(ctx: _Context, figures: _Figures) -> str:
             mode="lines",
             name=v["label"],
             line={"color": ctx.colors[v["label"]], "width": 1.6},
-            hovertemplate=f"{_esc(v['label'])}<br>day %{{x}}: %{{y:.1f}} orders<extra></extra>",
+            hovertemplate=f"{esc(v['label'])}<br>day %{{x}}: %{{y:.1f}} orders<extra></extra>",
         )
     if ctx.warmup > 0:
         fig.add_vrect(
@@ -664,7 +636,7 @@ def _lost_bars(ctx: _Context) -> list[tuple[str, list[float], list[float], list[
     return bars
 
 
-def _section_lost(ctx: _Context, figures: _Figures) -> str:
+def _section_lost(ctx: _Context, figures: Figures) -> str:
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -676,7 +648,7 @@ def _section_lost(ctx: _Context, figures: _Figures) -> str:
             name=label,
             marker_color=ctx.colors[label],
             error_y={"type": "data", "array": up, "arrayminus": down, "visible": True},
-            hovertemplate=f"{_esc(label)}<br>%{{x}}: %{{y:.1f}} per year<extra></extra>",
+            hovertemplate=f"{esc(label)}<br>%{{x}}: %{{y:.1f}} per year<extra></extra>",
         )
     fig.update_layout(
         template="plotly_white",
@@ -733,7 +705,7 @@ def _flow_title(label: str) -> str:
     return f"{label}: patients from centers to sites (line width: patients of the cohort)"
 
 
-def _section_flows(ctx: _Context, figures: _Figures) -> str:
+def _section_flows(ctx: _Context, figures: Figures) -> str:
     parts = [
         '<h2 id="flows">Flows from treatment centers to sites</h2>',
         '<p class="note">Line width: patients of the cohort per replication shipped from a '
@@ -744,7 +716,7 @@ def _section_flows(ctx: _Context, figures: _Figures) -> str:
         fig = plotly_network_map(net, title=_flow_title(label), flows=flows)
         parts.append(figures.html(fig))
     if missing:
-        parts.append(f'<p class="warn">No network given for: {_esc(", ".join(missing))}.</p>')
+        parts.append(f'<p class="warn">No network given for: {esc(", ".join(missing))}.</p>')
     return "\n".join(parts)
 
 
@@ -765,19 +737,19 @@ def _section_settings(ctx: _Context, pngs: dict[str, str]) -> str:
     events = sum(int(v.get("events") or 0) for v in ctx.variants)
     rows.append(("simulated events", f"{events:,}"))
     rows += [(k, "default" if val is None else val) for k, val in ctx.settings.items()]
-    table = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in rows)
+    table = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows)
     variants = "".join(
-        f"<tr><td>{_esc(v['label'])}</td><td>{_esc(v.get('scenario') or '–')}</td>"
-        f"<td>{_esc(v.get('policy'))}</td></tr>"
+        f"<tr><td>{esc(v['label'])}</td><td>{esc(v.get('scenario') or '–')}</td>"
+        f"<td>{esc(v.get('policy'))}</td></tr>"
         for v in ctx.variants
     )
     warnings = doc.get("warnings") or []
     warning_html = (
-        "<ul>" + "".join(f'<li class="warn">{_esc(w)}</li>' for w in warnings) + "</ul>"
+        "<ul>" + "".join(f'<li class="warn">{esc(w)}</li>' for w in warnings) + "</ul>"
         if warnings
         else "<p>None.</p>"
     )
-    files = ", ".join(f"<code>{_esc(name)}</code>" for name in pngs.values())
+    files = ", ".join(f"<code>{esc(name)}</code>" for name in pngs.values())
     return (
         '<h2 id="settings">Settings</h2>'
         f'<div class="scroll"><table><tbody>{table}</tbody></table></div>'
