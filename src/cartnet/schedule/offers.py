@@ -25,6 +25,11 @@ from cartnet.network.model import Network
 from cartnet.schedule.capacity import CapacityCalendar, Party
 
 
+def dated_fields(record: object) -> dict[str, object]:
+    """A dataclass's fields for JSON, dates as ISO 8601 strings."""
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in vars(record).items()}
+
+
 class Reason(StrEnum):
     NO_APPROVAL = "no-approval"
     NO_LINES = "no-lines"
@@ -67,7 +72,7 @@ class SlotChain:
     from_quota: bool
 
     def as_dict(self) -> dict[str, object]:
-        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.__dict__.items()}
+        return dated_fields(self)
 
 
 @dataclass(frozen=True)

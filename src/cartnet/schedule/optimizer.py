@@ -87,7 +87,7 @@ from cartnet.network.entities import StartingMaterial
 from cartnet.network.model import Network
 from cartnet.schedule.backlog import Backlog, Order, check_backlog
 from cartnet.schedule.capacity import CapacityCalendar, CapacityError, Party
-from cartnet.schedule.offers import Exclusion, OfferPlanner
+from cartnet.schedule.offers import Exclusion, OfferPlanner, dated_fields
 from cartnet.schedule.solver import new_highs
 
 TRANSPORTATION_LP = "transportation-lp"
@@ -144,7 +144,7 @@ class Assignment:
     weight: float
 
     def as_dict(self) -> dict[str, object]:
-        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.__dict__.items()}
+        return dated_fields(self)
 
 
 @dataclass(frozen=True)
