@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cartnet import __version__
-from cartnet.cli import design, network, schedule, twin
+from cartnet.cli import db, design, network, schedule, twin
 
 app = typer.Typer(
     name="cartnet",
@@ -14,6 +14,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(network.app, name="network")
+app.add_typer(db.db_app, name="db")
+app.add_typer(db.audit_app, name="audit")
 app.command()(twin.simulate)
 app.command()(twin.compare)
 app.command()(schedule.offers)
