@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
 
 from cartnet.network import Network, load_network, open_network
+from cartnet.store import upgrade
+
+POSTGRES_URL = os.environ.get("CARTNET_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+"""Databases the store, service and API tests run on: SQLite always, PostgreSQL when
+``CARTNET_TEST_POSTGRES_URL`` is set (``.ci/run`` sets it)."""
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "two-sites.yaml"
 
@@ -24,3 +35,39 @@ def example() -> Network:
 @pytest.fixture(scope="session")
 def kymriah() -> Network:
     return open_network("kymriah-2020")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine | None]:
+    if not POSTGRES_URL:
+        yield None
+        return
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_admin: Engine | None
+) -> Iterator[str]:
+    """An empty database: a fresh SQLite file, or a fresh PostgreSQL schema (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite+pysqlite:///{tmp_path / 'cartnet.db'}"
+        return
+    assert postgres_admin is not None and POSTGRES_URL is not None
+    schema = f"cartnet_test_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with postgres_admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def migrated_url(database_url: str) -> str:
+    upgrade(database_url)
+    return database_url

@@ -157,7 +157,8 @@ def new_value(entry: AuditEntry, field: str) -> Any:
     return getattr(entry, field) + "-edited"
 
 
-EDITABLE = [f.name for f in dataclasses.fields(AuditEntry) if f.name != "hash"]
+EDITABLE = [f.name for f in dataclasses.fields(AuditEntry) if f.name not in ("hash", "sequence")]
+"""Fields whose change is an edit; a changed sequence number is a move (tested below)."""
 
 
 @pytest.mark.parametrize("position", POSITIONS)
@@ -176,8 +177,7 @@ def test_editing_any_field_of_any_entry_is_detected_and_named(position: int, fie
     assert edited[0].position == position
     assert edited[0].sequence == tampered[position].sequence
     assert "no longer matches its hash" in str(edited[0])
-    if field != "sequence":
-        assert {p.position for p in problems} == {position}
+    assert {p.position for p in problems} == {position}
 
 
 @pytest.mark.parametrize("position", POSITIONS[:-1])
@@ -247,6 +247,137 @@ def test_any_reordering_is_reported_as_reordering_only(order: list[int]) -> None
     else:
         assert problems
         assert {p.kind for p in problems} == {ProblemKind.REORDERED}
+
+
+def renumbered(order: list[int]) -> list[AuditEntry]:
+    """What a store reading by sequence number shows once rows' numbers were exchanged.
+
+    The entry written at position ``order[i]`` now carries number i+1.
+    """
+    return [dataclasses.replace(ENTRIES[i], sequence=n) for n, i in enumerate(order, start=1)]
+
+
+@pytest.mark.parametrize(("first", "second"), list(itertools.combinations(POSITIONS, 2)))
+def test_swapped_sequence_numbers_name_both_entries_reordered(first: int, second: int) -> None:
+    """Two rows' numbers exchanged in the store: both named reordered, each naming the other."""
+    order = list(POSITIONS)
+    order[first], order[second] = second, first
+    problems = verify(renumbered(order), head=build_chain().head)
+    assert problems == [
+        AuditProblem(
+            first + 1,
+            first,
+            ProblemKind.REORDERED,
+            f"holds the entry written as sequence {second + 1}; its sequence number was changed, "
+            "moving entries out of their order",
+        ),
+        AuditProblem(
+            second + 1,
+            second,
+            ProblemKind.REORDERED,
+            f"holds the entry written as sequence {first + 1}; its sequence number was changed, "
+            "moving entries out of their order",
+        ),
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(list(POSITIONS)))
+def test_any_renumbering_names_exactly_the_moved_entries(order: list[int]) -> None:
+    """Sequence numbers shuffled among the rows: only the moved ones, only as reordered."""
+    problems = verify(renumbered(order), head=build_chain().head)
+    moved = {n for n, i in enumerate(order, start=1) if i + 1 != n}
+    assert {p.sequence for p in problems} == moved
+    assert {p.kind for p in problems} <= {ProblemKind.REORDERED}
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_a_changed_sequence_number_names_the_old_and_the_new_number(position: int) -> None:
+    """An entry renumbered into a gap is moved, not edited: both numbers are named."""
+    tampered = list(ENTRIES)
+    tampered[position] = dataclasses.replace(ENTRIES[position], sequence=position + 101)
+    tampered.sort(key=lambda entry: entry.sequence)
+    problems = verify(tampered)
+    assert kinds_at(problems) == {
+        (position + 1, ProblemKind.REORDERED),
+        (position + 101, ProblemKind.REORDERED),
+    }
+    assert f"stored as sequence {position + 101}" in str(problems[0])
+    assert f"holds the entry written as sequence {position + 1}" in str(problems[1])
+
+
+def test_deleting_an_entry_and_renumbering_the_rest_is_named() -> None:
+    """The cover-up of a deletion (renumber the later rows, set the head back) is named."""
+    later = [dataclasses.replace(e, sequence=e.sequence - 1) for e in ENTRIES[3:]]
+    tampered = [*ENTRIES[:2], *later]
+    renumbered_only = {
+        (3, ProblemKind.DELETED),
+        (3, ProblemKind.REORDERED),
+        (4, ProblemKind.REORDERED),
+        (5, ProblemKind.REORDERED),
+        (6, ProblemKind.REORDERED),
+    }
+    problems = verify(tampered, head=build_chain().head)
+    assert kinds_at(problems) == renumbered_only
+    assert [str(p) for p in problems if p.sequence in (3, 6)] == [
+        "sequence 3: deleted: no entry; the chain goes from 2 to 4",
+        "sequence 3 (entry 3): reordered: holds the entry written as sequence 4; its sequence "
+        "number was changed, moving entries out of their order",
+        "sequence 6: reordered: its entry is stored as sequence 5; its sequence number was changed",
+    ]
+    set_back = verify(tampered, head=ChainHead(5, ENTRIES[-1].hash))
+    assert kinds_at(set_back) == {*renumbered_only, (5, ProblemKind.REWRITTEN)}
+    assert "the head kept apart gives it the hash of sequence 6" in str(set_back)
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_an_edited_hash_names_only_that_entry(position: int) -> None:
+    """A changed hash value is that entry's edit; the next link and the head still hold."""
+    tampered = list(ENTRIES)
+    tampered[position] = dataclasses.replace(ENTRIES[position], hash="f" * 64)
+    problems = verify(tampered, head=build_chain().head)
+    assert kinds_at(problems) == {(position + 1, ProblemKind.EDITED)}
+    assert "its hash was changed" in problems[0].detail
+
+
+def test_an_edited_time_names_only_that_entry() -> None:
+    """A time moved past the next entry's is one edit, not also the next entry's problem."""
+    tampered = list(ENTRIES)
+    tampered[2] = dataclasses.replace(ENTRIES[2], timestamp=T0 + timedelta(days=1))
+    assert kinds_at(verify(tampered)) == {(3, ProblemKind.EDITED)}
+    tampered[2] = dataclasses.replace(ENTRIES[2], timestamp=T0 - timedelta(days=1))
+    assert kinds_at(verify(tampered)) == {(3, ProblemKind.EDITED), (3, ProblemKind.TIME_ORDER)}
+
+
+def test_entries_beyond_the_head_are_named_inserted() -> None:
+    """Entries after the head kept apart were added outside the chain (or the head set back)."""
+    chain = build_chain()
+    forged = chain.append(QA, AuditAction.SIGN, "batch", "B-1")  # a valid hash and link
+    problems = verify(chain.entries, head=ChainHead(6, ENTRIES[-1].hash))
+    assert problems == [
+        AuditProblem(
+            7,
+            6,
+            ProblemKind.INSERTED,
+            "stored beyond the head kept apart (sequence 6); it was added outside the "
+            "application, or the head was set back",
+        )
+    ]
+    assert forged.sequence == 7
+    set_back = verify(ENTRIES, head=ChainHead(4, ENTRIES[3].hash))
+    assert kinds_at(set_back) == {(5, ProblemKind.INSERTED), (6, ProblemKind.INSERTED)}
+
+
+def test_a_copy_under_a_new_number_is_named() -> None:
+    """A copy of entry 3 stored as 7: a duplicate, or inserted when a head is kept apart."""
+    copy = dataclasses.replace(ENTRIES[2], sequence=7)
+    problems = verify([*ENTRIES, copy])
+    assert problems == [
+        AuditProblem(7, 6, ProblemKind.DUPLICATED, "a copy of the entry written as sequence 3")
+    ]
+    problems = verify([*ENTRIES, copy], head=build_chain().head)
+    assert kinds_at(problems) == {(7, ProblemKind.INSERTED)}
+    assert problems[0].detail.endswith("a copy of the entry written as sequence 3")
 
 
 def test_duplicated_entry_is_named() -> None:

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
+from alembic.script import ScriptDirectory
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from cartnet.ledger import GENESIS_HASH
 from cartnet.store import Base, make_engine, upgrade
+from cartnet.store.database import alembic_config
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_upgrade_creates_the_tables_and_the_chain_head(database_url: str) -> None:
-    """A new database gets every table, version 0001, and an empty chain's head."""
+    """A new database gets every table, the latest version, and an empty chain's head."""
     upgrade(database_url)
     engine = make_engine(database_url)
     try:
         tables = set(inspect(engine).get_table_names())
-        assert {"orders", "audit_entries", "audit_head", "custody_events"} <= tables
+        assert {
+            "orders", "audit_entries", "audit_head", "custody_events", "slot_usage", "counters",
+            "order_steps", "signatures", "collections", "qc_results", "shipments",
+            "temperature_logs", "order_exceptions", "users", "tokens", "idempotency_keys",
+        } <= tables  # fmt: skip
         with engine.connect() as connection:
             assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
-                ("0001",)
+                (HEAD,)
             ]
             head = connection.execute(text("SELECT id, sequence, hash FROM audit_head")).all()
         assert head == [(1, 0, GENESIS_HASH)]
@@ -36,7 +44,7 @@ def test_upgrade_twice_changes_nothing(database_url: str) -> None:
         with engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM audit_head")).scalar() == 1
             versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-        assert versions == [("0001",)]
+        assert versions == [(HEAD,)]
     finally:
         engine.dispose()
 
@@ -48,5 +56,29 @@ def test_migrated_schema_matches_the_table_classes(migrated_url: str) -> None:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_each_migration_steps_up_and_down(database_url: str) -> None:
+    """0001 → head → 0001 → head: every downgrade undoes its upgrade, on both databases."""
+    from alembic import command
+
+    upgrade(database_url, "0001")
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0001")
+        assert "users" not in set(inspect(engine).get_table_names())
+        assert "pseudonym" not in {c["name"] for c in inspect(engine).get_columns("orders")}
+    finally:
+        engine.dispose()
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        assert "users" in set(inspect(engine).get_table_names())
     finally:
         engine.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,10 @@ def _order(order_id: str = "ORD-1", coi: str = "&/CHG123426A1B2C3") -> OrderRow:
         scope="commercial",
         trial=None,
         state="enrolled",
+        pseudonym=f"P-{order_id}",
+        patient_identity="sealed elsewhere",
+        country="DE",
+        earliest_apheresis=date(2026, 3, 2),
     )
 
 

@@ -19,10 +19,11 @@ hash itself::
 ``changes`` keep the order in which they were given; enum fields are their text
 values. The first entry (sequence 1) chains to :data:`GENESIS_HASH` (64 zeros), every
 later one to the hash of the entry before it. :func:`verify` recomputes the chain and
-names each entry that was edited, deleted, duplicated or moved. The chain alone cannot
+names each entry that was edited, deleted, duplicated or moved (also when its sequence
+number was changed, as a swap of two rows in a database does). The chain alone cannot
 see its *last* entries deleted, nor a chain rewritten from some point on with fresh
 hashes: for that, keep a :class:`ChainHead` elsewhere (a signature, a daily export) and
-pass it to :func:`verify`.
+pass it to :func:`verify`, which then also names entries stored beyond it (inserted).
 
 >>> from datetime import UTC, datetime
 >>> from cartnet.ledger.roles import Actor, Role
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,6 +142,8 @@ class AuditAction(StrEnum):
     SIGN = "sign"
     CUSTODY = "custody"
     EXCEPTION = "exception"
+    READ = "read"
+    """A read of protected data (patient identity): who looked, when; no values."""
 
     @property
     def changes_existing_record(self) -> bool:
@@ -380,11 +384,17 @@ def reason_problem(
 
 
 class ProblemKind(StrEnum):
-    """What :func:`verify` found wrong at one sequence number."""
+    """What :func:`verify` found wrong at one sequence number.
+
+    ``reordered`` covers entries stored out of order and entries whose sequence number
+    was changed (the detail names the number each was written with); ``inserted``
+    covers entries stored beyond the head kept apart.
+    """
 
     EDITED = "edited"
     BROKEN_LINK = "broken link"
     DELETED = "deleted"
+    INSERTED = "inserted"
     DUPLICATED = "duplicated"
     REORDERED = "reordered"
     TIME_ORDER = "time order"
@@ -435,66 +445,260 @@ def verify(
     Detects: an entry whose content no longer matches its hash (edited); an entry that
     does not chain to the one before it (rewritten with a recomputed hash, or its
     predecessor was); missing sequence numbers (deleted); a sequence number twice; entries
-    out of sequence order (reordered); time going backwards; entries that break the
-    reason rules of :func:`reason_problem`. With ``head`` (recorded elsewhere) it also
-    detects deleted last entries and a chain rewritten with fresh hashes up to the head.
+    out of sequence order, or stored under another entry's sequence number (reordered);
+    time going backwards; entries that break the reason rules of :func:`reason_problem`.
+    With ``head`` (recorded elsewhere) it also detects deleted last entries, a chain
+    rewritten with fresh hashes up to the head, and entries stored beyond it (inserted).
+
+    A store that reads entries back by sequence number turns a swap of two entries into
+    two changed sequence numbers. Such an entry's hash still fits its content with the
+    number it was written with, so it is reported as moved (naming both numbers), and the
+    chain is checked in written order: one swap gives two problems, not a cascade.
 
     ``after`` verifies a window of a long chain: the entries that follow a checkpoint
     (a sequence number and hash verified before), instead of the whole chain from 1.
     """
-    base, base_hash = after if after is not None else ChainHead(0, GENESIS_HASH)
-    problems: list[AuditProblem] = []
-    first_position: dict[int, int] = {}
+    start = after if after is not None else ChainHead(0, GENESIS_HASH)
+    written = _written_sequences(entries, start)
+    placement = _place(entries, written, head)
+    problems = [*placement.problems, *_out_of_order(entries, placement.in_place)]
+    problems += _duplicates(entries, placement.counted, start.sequence)
+    problems += _chain_problems(entries, written, placement.chain, start, head, after is None)
+    kinds = list(ProblemKind)
+    problems.sort(key=lambda p: (p.sequence, kinds.index(p.kind)))
+    return problems
+
+
+_SEARCH_SPAN = 32
+"""How far from its stored number an entry's written number is searched for, when the
+entry it chains to is gone (deleted, and the later ones renumbered to hide the gap)."""
+_SEARCH_BUDGET = 4096
+"""Most hashes spent on that search, so a table tampered with throughout stays quick."""
+
+
+def _written_sequences(entries: Sequence[AuditEntry], start: ChainHead) -> list[int | None]:
+    """The sequence number each entry was written with; ``None`` where none fits its hash.
+
+    An entry whose sequence number was changed in the store no longer matches its hash,
+    but it does with the number it was written with: one more than that of the entry
+    whose hash it chains to. Following the links from ``start`` finds that number with
+    one or two extra hashes per such entry, which tells a moved entry from an edited one.
+    An entry whose predecessor is gone is tried with nearby numbers instead.
+    """
+    written: list[int | None] = [None] * len(entries)
+    waiting: dict[str, list[int]] = {}
+    stored_hashes = {start.hash}
+    found = [start]
     for position, entry in enumerate(entries):
-        first_position.setdefault(entry.sequence, position)
-        if entry.computed_hash() != entry.hash:
-            problems.append(
+        stored_hashes.add(entry.hash)
+        found.append(ChainHead(entry.sequence, entry.hash))  # until shown to be moved
+        if entry.computed_hash() == entry.hash:
+            written[position] = entry.sequence
+        else:
+            waiting.setdefault(entry.previous_hash, []).append(position)
+
+    def fits(position: int, candidate: int) -> bool:
+        entry = entries[position]
+        content = {**entry.content(), "sequence": candidate}
+        if candidate == entry.sequence or sha256_hex(content) != entry.hash:
+            return False
+        written[position] = candidate
+        found.append(ChainHead(candidate, entry.hash))
+        return True
+
+    def follow_links() -> None:
+        while found:
+            before = found.pop()
+            for position in waiting.get(before.hash, []):
+                if written[position] is None:
+                    fits(position, before.sequence + 1)
+
+    follow_links()
+    budget = _SEARCH_BUDGET
+    for position, entry in enumerate(entries):
+        if written[position] is not None or entry.previous_hash in stored_hashes:
+            continue
+        for distance in range(1, _SEARCH_SPAN + 1):
+            near = [entry.sequence + distance, entry.sequence - distance]
+            candidates = [c for c in near if c > start.sequence][:budget]
+            budget -= len(candidates)
+            if any(fits(position, c) for c in candidates):
+                follow_links()
+                break
+    return written
+
+
+class _Placement(NamedTuple):
+    """Where the entries stand against where they were written, and what that shows.
+
+    ``chain`` maps each sequence number as written (the stored one for an edited entry)
+    to the position of the entry that stands for it; ``in_place`` lists the entries not
+    moved, whose stored order must follow their numbers; ``counted`` those whose stored
+    numbers must be unique. Inserted entries and copies stay out of the chain, so they
+    cause no follow-on problems.
+    """
+
+    problems: list[AuditProblem]
+    chain: dict[int, int]
+    in_place: list[int]
+    counted: list[int]
+
+
+def _place(
+    entries: Sequence[AuditEntry], written: Sequence[int | None], head: ChainHead | None
+) -> _Placement:
+    """Name each entry edited, moved, copied or inserted, and place the others in the chain."""
+    placement = _Placement([], {}, [], [])
+    owners = _owners(entries, written)
+    stored = {entry.sequence for entry in entries}
+    vouched = {
+        entry.previous_hash: f"sequence {origin} chains to"
+        for entry, origin in zip(entries, written, strict=True)
+        if origin is not None
+    }
+    if head is not None:
+        vouched.setdefault(head.hash, "the head kept apart holds")
+    for position, entry in enumerate(entries):
+        origin = written[position]
+        moved_from: int | None = None
+        finding: tuple[ProblemKind, str] | None = None
+        if origin is None:
+            witness = vouched.get(entry.computed_hash())
+            finding = (
+                ProblemKind.EDITED,
+                "its content no longer matches its hash; a field was changed after it was written"
+                if witness is None
+                else f"its hash was changed after it was written; its content still hashes "
+                f"to what {witness}",
+            )
+        elif origin != entry.sequence and owners[origin] != position:
+            finding = (ProblemKind.DUPLICATED, f"a copy of the entry written as sequence {origin}")
+        elif origin != entry.sequence:
+            moved_from = origin
+            finding = (
+                ProblemKind.REORDERED,
+                f"holds the entry written as sequence {origin}; its sequence number was "
+                "changed, moving entries out of their order",
+            )
+        if (
+            head is not None
+            and entry.sequence > head.sequence
+            and (moved_from is None or moved_from > head.sequence)
+        ):
+            detail = "" if finding is None else f"; {finding[1]}"
+            placement.problems.append(
                 AuditProblem(
                     entry.sequence,
                     position,
-                    ProblemKind.EDITED,
-                    "its content no longer matches its hash; a field was changed after it "
-                    "was written",
+                    ProblemKind.INSERTED,
+                    f"stored beyond the head kept apart (sequence {head.sequence}); it was "
+                    f"added outside the application, or the head was set back{detail}",
+                )
+            )
+            continue
+        placement.counted.append(position)
+        if finding is not None:
+            placement.problems.append(AuditProblem(entry.sequence, position, *finding))
+            if finding[0] is ProblemKind.DUPLICATED:
+                continue
+        if moved_from is None:
+            placement.in_place.append(position)
+        elif moved_from not in stored:
+            placement.problems.append(
+                AuditProblem(
+                    moved_from,
+                    None,
+                    ProblemKind.REORDERED,
+                    f"its entry is stored as sequence {entry.sequence}; its sequence number "
+                    "was changed",
                 )
             )
         rule = reason_problem(entry.action, entry.changes, entry.reason_code, entry.reason_text)
         if rule is not None:
-            problems.append(AuditProblem(entry.sequence, position, ProblemKind.RULE, rule))
-        if position > 0 and entry.sequence < entries[position - 1].sequence:
+            placement.problems.append(
+                AuditProblem(entry.sequence, position, ProblemKind.RULE, rule)
+            )
+        key = entry.sequence if origin is None else origin
+        held = placement.chain.get(key)
+        if held is None or (written[held] is None and origin is not None):
+            placement.chain[key] = position
+    return placement
+
+
+def _owners(entries: Sequence[AuditEntry], written: Sequence[int | None]) -> dict[int, int]:
+    """For each sequence number as written, the entry that holds it; any other is a copy.
+
+    The entry still stored under that number wins, else the first one.
+    """
+    owners: dict[int, int] = {}
+    for position, origin in enumerate(written):
+        if origin is None:
+            continue
+        held = owners.get(origin)
+        if held is None or entries[position].sequence == origin != entries[held].sequence:
+            owners[origin] = position
+    return owners
+
+
+def _out_of_order(entries: Sequence[AuditEntry], in_place: Sequence[int]) -> list[AuditProblem]:
+    """Entries stored after a higher sequence number (moved entries are named apart)."""
+    problems: list[AuditProblem] = []
+    for before, position in itertools.pairwise(in_place):
+        if entries[position].sequence < entries[before].sequence:
             problems.append(
                 AuditProblem(
-                    entry.sequence,
+                    entries[position].sequence,
                     position,
                     ProblemKind.REORDERED,
-                    f"stored after sequence {entries[position - 1].sequence}; entries were "
+                    f"stored after sequence {entries[before].sequence}; entries were "
                     "moved out of their order",
                 )
             )
-    counts = Counter(entry.sequence for entry in entries)
+    return problems
+
+
+def _duplicates(
+    entries: Sequence[AuditEntry], counted: Sequence[int], base: int
+) -> list[AuditProblem]:
+    """Sequence numbers stored twice, or at or before the checkpoint of a window."""
+    counts = Counter(entries[position].sequence for position in counted)
+    first_position: dict[int, int] = {}
+    for position in counted:
+        first_position.setdefault(entries[position].sequence, position)
+    problems: list[AuditProblem] = []
     for sequence, count in counts.items():
         if sequence <= base:
-            problems.append(
-                AuditProblem(
-                    sequence,
-                    first_position[sequence],
-                    ProblemKind.DUPLICATED,
-                    f"the window starts after the checkpoint at sequence {base}",
-                )
-            )
+            detail = f"the window starts after the checkpoint at sequence {base}"
         elif count > 1:
-            problems.append(
-                AuditProblem(
-                    sequence,
-                    first_position[sequence],
-                    ProblemKind.DUPLICATED,
-                    f"{count} entries carry this sequence number",
-                )
-            )
-    present = sorted(s for s in counts if s > base)
+            detail = f"{count} entries carry this sequence number"
+        else:
+            continue
+        problems.append(
+            AuditProblem(sequence, first_position[sequence], ProblemKind.DUPLICATED, detail)
+        )
+    return problems
+
+
+def _chain_problems(
+    entries: Sequence[AuditEntry],
+    written: Sequence[int | None],
+    chain: Mapping[int, int],
+    start: ChainHead,
+    head: ChainHead | None,
+    from_genesis: bool,
+) -> list[AuditProblem]:
+    """Missing sequence numbers, broken links, time going back and a head that differs.
+
+    Checked in written order, so entries that were only moved break nothing here; time
+    is compared with the last entry not edited, so one edited time names one entry.
+    """
+    base, base_hash = start
+    problems: list[AuditProblem] = []
+    present = sorted(s for s in chain if s > base)
     last = present[-1] if present else base
     end = head.sequence if head is not None and head.sequence > last else last
     for sequence in range(base + 1, end + 1):
-        if sequence not in counts:
+        if sequence not in chain:
             index = bisect.bisect_left(present, sequence)
             lower = present[index - 1] if index > 0 else base
             if index == len(present):
@@ -504,63 +708,80 @@ def verify(
             else:
                 span = f"the chain goes from {lower} to {present[index]}"
             problems.append(AuditProblem(sequence, None, ProblemKind.DELETED, f"no entry; {span}"))
-    by_sequence = {entry.sequence: entry for entry in reversed(entries)}  # first wins
+    reference: tuple[int, AuditEntry] | None = None  # the last entry not edited
     for sequence in present:
-        entry = by_sequence[sequence]
-        position = first_position[sequence]
+        position = chain[sequence]
+        entry = entries[position]
+        if reference is not None and entry.timestamp < reference[1].timestamp:
+            problems.append(
+                AuditProblem(
+                    entry.sequence,
+                    position,
+                    ProblemKind.TIME_ORDER,
+                    f"written at {entry.timestamp.isoformat()}, before sequence "
+                    f"{reference[0]} ({reference[1].timestamp.isoformat()})",
+                )
+            )
+        if written[position] is not None:  # an edited time says nothing of the next entry
+            reference = (sequence, entry)
         if sequence == base + 1:
             if entry.previous_hash != base_hash:
                 anchor = (
                     "the genesis hash (64 zeros)"
-                    if after is None
+                    if from_genesis
                     else f"the checkpoint's hash (sequence {base})"
                 )
                 problems.append(
                     AuditProblem(
-                        sequence,
+                        entry.sequence,
                         position,
                         ProblemKind.BROKEN_LINK,
                         f"the first entry must chain to {anchor}",
                     )
                 )
             continue
-        predecessor = by_sequence.get(sequence - 1)
-        if predecessor is None:
+        before = chain.get(sequence - 1)
+        if before is None:
             continue  # reported as deleted
-        if entry.previous_hash != predecessor.hash:
+        predecessor = entries[before]
+        if entry.previous_hash != predecessor.hash and not (
+            written[before] is None and entry.previous_hash == predecessor.computed_hash()
+        ):  # an edited hash of the predecessor is its own problem, not this entry's
             problems.append(
                 AuditProblem(
-                    sequence,
+                    entry.sequence,
                     position,
                     ProblemKind.BROKEN_LINK,
                     f"its previous hash is not the hash of sequence {sequence - 1}; one of the "
                     "two was rewritten after this entry was written",
                 )
             )
-        if entry.timestamp < predecessor.timestamp:
-            problems.append(
-                AuditProblem(
-                    sequence,
-                    position,
-                    ProblemKind.TIME_ORDER,
-                    f"written at {entry.timestamp.isoformat()}, before sequence "
-                    f"{sequence - 1} ({predecessor.timestamp.isoformat()})",
-                )
+    if head is not None and head.sequence in chain:
+        position = chain[head.sequence]
+        kept = entries[position]
+        if kept.hash != head.hash and not (
+            written[position] is None and kept.computed_hash() == head.hash
+        ):
+            holder = next(
+                (w for e, w in zip(entries, written, strict=True) if e.hash == head.hash), None
             )
-    if head is not None and head.sequence in by_sequence:
-        kept = by_sequence[head.sequence]
-        if kept.hash != head.hash:
             problems.append(
                 AuditProblem(
                     head.sequence,
-                    first_position[head.sequence],
+                    position,
                     ProblemKind.REWRITTEN,
                     "its hash differs from the head kept apart from the chain; the chain was "
                     "rewritten up to here",
                 )
+                if holder is None
+                else AuditProblem(
+                    head.sequence,
+                    None,
+                    ProblemKind.REWRITTEN,
+                    f"the head kept apart gives it the hash of sequence {holder}; the head "
+                    "was changed",
+                )
             )
-    kinds = list(ProblemKind)
-    problems.sort(key=lambda p: (p.sequence, kinds.index(p.kind)))
     return problems
 
 

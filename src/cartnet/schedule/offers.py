@@ -38,6 +38,7 @@ class Reason(StrEnum):
     CAPACITY = "capacity-full"
     QUOTA = "quota-held"
     APHERESIS = "apheresis-full"
+    TOO_EARLY = "too-early"
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,35 @@ class OfferPlanner:
         chains.sort(key=lambda c: (c.time_to_treatment_days, c.lane_cost, c.site, c.start))
         return Offers(request, market.id, chains[:k], excluded)
 
+    def chain(
+        self, request: OfferRequest, site_id: str, start: date, today: date | None = None
+    ) -> SlotChain | Exclusion:
+        """The chain that starts manufacturing at ``site_id`` on ``start``, if it is free.
+
+        The same rules as :meth:`offers`, for one chosen slot: what a booking checks
+        before it takes the capacity.
+        """
+        net, cal = self.network, self.calendar
+        site = net.site(site_id)
+        center = net.center(request.center)
+        product = net.product(request.product)
+        market = net.market(center.market)
+        material = request.material or product.starting_material
+        party = Party(center.id, market.id, request.trial)
+        first_a = cal.day(request.earliest_apheresis)
+        enrolled = cal.day(request.enrolled or request.earliest_apheresis)
+        now = cal.day(today) if today is not None else enrolled
+        d = cal.day(start)
+        if not 0 <= first_a < cal.days or not 0 <= d < cal.days:
+            raise ValueError(
+                f"dates outside the capacity calendar ({cal.origin} to {cal.date_of(cal.days - 1)})"
+            )
+        found = self._site_chains(
+            site, request, party, market.regulator.value, material, product.stability_hours,
+            first_a, enrolled, now, 1, only_start=d,
+        )  # fmt: skip
+        return found if isinstance(found, Exclusion) else found[0]
+
     def _site_chains(
         self,
         site: Site,
@@ -193,6 +223,7 @@ class OfferPlanner:
         enrolled: int,
         now: int,
         per_site: int,
+        only_start: int | None = None,
     ) -> list[SlotChain] | Exclusion:
         cal = self.calendar
 
@@ -223,6 +254,22 @@ class OfferPlanner:
                 f"no {regulator} {scope_text} approval for {request.product} in force between "
                 f"{cal.date_of(min(first, cal.days - 1))} and {cal.date_of(last)}",
             )
+        if only_start is not None:
+            if not first <= only_start <= last:
+                return exclude(
+                    Reason.TOO_EARLY if only_start < first else Reason.CAPACITY,
+                    f"a start on {cal.date_of(only_start)} is outside the possible window "
+                    f"{cal.date_of(first)} to {cal.date_of(last)}",
+                )
+            offset = only_start - first
+            window = window[offset : offset + 1]
+            if not window.any():
+                return exclude(
+                    Reason.NO_APPROVAL,
+                    f"no {regulator} {scope_text} approval for {request.product} in force on "
+                    f"{cal.date_of(only_start)}",
+                )
+            first = last = only_start
         free = cal.free_slots(site.id, first, last) > 0
         candidates = np.flatnonzero(free & window)
         if len(candidates) == 0:

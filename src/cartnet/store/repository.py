@@ -11,10 +11,13 @@ gives the transaction the database's write lock. The head also lets
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from cartnet.ledger.audit import (
@@ -63,25 +66,55 @@ def _row(entry: AuditEntry) -> AuditEntryRow:
     )
 
 
-def _entry(row: AuditEntryRow) -> AuditEntry:
-    """The entry a row holds; ``ValueError`` (naming the field) if it cannot be one."""
-    return AuditEntry.from_dict(
-        {
-            "sequence": row.sequence,
-            "timestamp": row.timestamp.isoformat(),
-            "actor_id": row.actor_id,
-            "actor_name": row.actor_name,
-            "role": row.role,
-            "action": row.action,
-            "entity_type": row.entity_type,
-            "entity_id": row.entity_id,
-            "changes": row.changes,
-            "reason_code": row.reason_code,
-            "reason_text": row.reason_text,
-            "previous_hash": row.previous_hash,
-            "hash": row.hash,
-        }
-    )
+_STORED_COLUMNS = (
+    AuditEntryRow.sequence,
+    # Raw: a value that is no date (SQLite keeps any text) must not stop the reading.
+    type_coerce(AuditEntryRow.timestamp, Text()).label("timestamp"),
+    AuditEntryRow.actor_id,
+    AuditEntryRow.actor_name,
+    AuditEntryRow.role,
+    AuditEntryRow.action,
+    AuditEntryRow.entity_type,
+    AuditEntryRow.entity_id,
+    # Raw: text that is no JSON (SQLite) must not stop the reading either.
+    type_coerce(AuditEntryRow.changes, Text()).label("changes"),
+    AuditEntryRow.reason_code,
+    AuditEntryRow.reason_text,
+    AuditEntryRow.previous_hash,
+    AuditEntryRow.hash,
+)
+"""The columns of ``audit_entries`` as stored, so one damaged row cannot stop a read."""
+
+
+def _stored_rows(session: Session) -> list[dict[str, Any]]:
+    """Every row of ``audit_entries`` in sequence order, timestamps and changes unparsed."""
+    query = select(*_STORED_COLUMNS).order_by(AuditEntryRow.sequence, AuditEntryRow.id)
+    return [dict(row) for row in session.execute(query).mappings()]
+
+
+def _entry(row: Mapping[str, Any], dialect: str) -> AuditEntry:
+    """The entry a stored row holds; ``ValueError`` (naming the field) if it cannot be one.
+
+    The timestamp and changes come as the driver gives them: text on SQLite, a datetime
+    and a list on PostgreSQL. They are parsed here, so a value written into the table by
+    hand is reported against its row instead of failing the whole read.
+    """
+    where = f"audit entry {row['sequence']}"
+    stamp = row["timestamp"]
+    try:
+        moment = datetime.fromisoformat(stamp) if isinstance(stamp, str) else stamp
+    except ValueError:
+        moment = None
+    if not isinstance(moment, datetime):
+        raise ValueError(f"{where}: timestamp {stamp!r} is not a date and time")
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    changes = row["changes"]
+    if dialect == "sqlite" and isinstance(changes, str):
+        try:
+            changes = json.loads(changes)
+        except ValueError:
+            raise ValueError(f"{where}: changes {changes!r} are not JSON") from None
+    return AuditEntry.from_dict({**row, "timestamp": moment.isoformat(), "changes": changes})
 
 
 class AuditRepository:
@@ -154,37 +187,69 @@ class AuditRepository:
 
     def entries(self, session: Session) -> list[AuditEntry]:
         """Every entry in sequence order; ``ValueError`` if a row cannot be read as one."""
-        rows = session.scalars(select(AuditEntryRow).order_by(AuditEntryRow.sequence))
-        return [_entry(row) for row in rows]
+        dialect = session.get_bind().dialect.name
+        return [_entry(row, dialect) for row in _stored_rows(session)]
 
     def verify(self, session: Session) -> list[AuditProblem]:
         """Every problem of the stored chain, by sequence number; empty when it is intact.
 
         Rows are read in sequence order and checked by :func:`cartnet.ledger.audit.verify`
         against the stored head. A row that no longer reads as an entry (an unknown role,
-        a malformed hash, ...) is reported as edited, not as missing.
+        a malformed hash, a timestamp that is no date, ...) is reported as edited, not as
+        missing, or as inserted when it lies beyond the head; the others are verified.
         """
         head = self.head(session)
-        rows = session.scalars(select(AuditEntryRow).order_by(AuditEntryRow.sequence)).all()
+        dialect = session.get_bind().dialect.name
         entries: list[AuditEntry] = []
         unreadable: list[AuditProblem] = []
-        for position, row in enumerate(rows):
-            try:
-                entries.append(_entry(row))
-            except ValueError as err:
-                unreadable.append(
-                    AuditProblem(
-                        row.sequence,
-                        position,
-                        ProblemKind.EDITED,
-                        f"the stored row is not a valid entry any more ({err})",
-                    )
+        if isinstance(head.sequence, bool) or not isinstance(head.sequence, int):
+            unreadable.append(
+                AuditProblem(
+                    0,
+                    None,
+                    ProblemKind.EDITED,
+                    f"the head kept apart (table audit_head) holds sequence {head.sequence!r}, "
+                    "not a whole number; the chain was checked without it",
                 )
+            )
+            checked_head = None
+        else:
+            checked_head = head
+        rows: list[int] = []  # the row position of each entry, as problems give positions
+        for position, row in enumerate(_stored_rows(session)):
+            try:
+                entries.append(_entry(row, dialect))
+                rows.append(position)
+            except ValueError as err:
+                unreadable.append(_unreadable(row["sequence"], position, checked_head, err))
         skipped = {p.sequence for p in unreadable}
         problems = [
-            p
-            for p in verify(entries, head=head)
+            p if p.position is None else dataclasses.replace(p, position=rows[p.position])
+            for p in verify(entries, head=checked_head)
             if not (p.kind is ProblemKind.DELETED and p.sequence in skipped)
         ]
         kinds = list(ProblemKind)
         return sorted([*problems, *unreadable], key=lambda p: (p.sequence, kinds.index(p.kind)))
+
+
+def _unreadable(
+    sequence: object, position: int, head: ChainHead | None, err: ValueError
+) -> AuditProblem:
+    """The problem of a row that is no entry; a sequence that is no number is shown as 0."""
+    detail = f"the stored row is not a valid entry any more ({err})"
+    if isinstance(sequence, bool) or not isinstance(sequence, int):
+        return AuditProblem(
+            0,
+            position,
+            ProblemKind.EDITED,
+            f"its sequence number {sequence!r} was changed; {detail}",
+        )
+    if head is not None and sequence > head.sequence:
+        return AuditProblem(
+            sequence,
+            position,
+            ProblemKind.INSERTED,
+            f"stored beyond the head kept apart (sequence {head.sequence}); it was added "
+            f"outside the application, or the head was set back; {detail}",
+        )
+    return AuditProblem(sequence, position, ProblemKind.EDITED, detail)

@@ -12,7 +12,7 @@ checks that they and these classes agree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,15 +20,18 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -89,6 +92,19 @@ class OrderRow(Base):
     scope: Mapped[str] = mapped_column(String(16))
     trial: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(32))
+    pseudonym: Mapped[str] = mapped_column(String(16), unique=True)
+    patient_identity: Mapped[str] = mapped_column(Text)
+    """Fernet token of the patient's identity (JSON); only the service's key opens it."""
+    country: Mapped[str] = mapped_column(String(2))
+    earliest_apheresis: Mapped[date] = mapped_column(Date)
+    site: Mapped[str | None] = mapped_column(String(64), index=True)
+    apheresis_on: Mapped[date | None] = mapped_column(Date)
+    start_on: Mapped[date | None] = mapped_column(Date)
+    release_on: Mapped[date | None] = mapped_column(Date)
+    delivery_on: Mapped[date | None] = mapped_column(Date)
+    infusion_on: Mapped[date | None] = mapped_column(Date)
+    din: Mapped[str | None] = mapped_column(String(16), unique=True)
+    """DIN of the current apheresis collection (earlier ones stay in ``collections``)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utc_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utc_now, onupdate=_utc_now)
     version: Mapped[int] = mapped_column(Integer)
@@ -100,6 +116,7 @@ class OrderRow(Base):
             "OR (scope = 'commercial' AND trial IS NULL)",
             name="trial_matches_scope",
         ),
+        Index("ix_orders_center_created", "center", "created_at", "id"),
     )
     __mapper_args__ = {"version_id_col": version}
 
@@ -170,3 +187,204 @@ class CustodyEventRow(Base):
             name="refusal_has_reason",
         ),
     )
+
+
+def _big_id() -> Any:
+    return mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+
+
+class SlotUsageRow(Base):
+    """Booked capacity of one resource on one day: manufacturing starts, apheresis or QC.
+
+    Booking raises ``booked`` with ``UPDATE ... WHERE booked < capacity``: the database
+    decides who gets the last slot, so two clients can never both get it.
+    """
+
+    __tablename__ = "slot_usage"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    booked: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('manufacturing', 'apheresis', 'qc')", name="kind"),
+        CheckConstraint("booked >= 0", name="booked_not_negative"),
+    )
+
+
+class CounterRow(Base):
+    """A named counter for identifier sequences (CoI and DIN per facility and year)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderStepRow(Base):
+    """One lifecycle step of an order (a transition): the record its e-signatures bind to."""
+
+    __tablename__ = "order_steps"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    reason_text: Mapped[str | None] = mapped_column(Text)
+    record_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+
+
+class SignatureRow(Base):
+    """One :class:`~cartnet.ledger.signatures.ElectronicSignature` on a record."""
+
+    __tablename__ = "signatures"
+
+    id: Mapped[int] = _big_id()
+    record_type: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(64), index=True)
+    signer_id: Mapped[str] = mapped_column(String(64))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    meaning: Mapped[str] = mapped_column(String(32))
+    record_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    signature_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+
+
+class CollectionRow(Base):
+    """One apheresis collection of an order and its DIN; a new apheresis adds a row."""
+
+    __tablename__ = "collections"
+
+    id: Mapped[int] = _big_id()
+    order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    din: Mapped[str] = mapped_column(String(16), unique=True)
+    collected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QcResultRow(Base):
+    """One QC release test result of an order's batch."""
+
+    __tablename__ = "qc_results"
+
+    id: Mapped[int] = _big_id()
+    order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    test: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(200))
+    specification: Mapped[str] = mapped_column(String(200))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    tested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+
+
+class ShipmentRow(Base):
+    """One courier shipment of an order: the apheresis to the site or the product back."""
+
+    __tablename__ = "shipments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(16))
+    courier: Mapped[str] = mapped_column(String(200))
+    tracking: Mapped[str] = mapped_column(String(200))
+    low_c: Mapped[float | None] = mapped_column(Float)
+    high_c: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("direction IN ('to_site', 'to_center')", name="direction"),)
+
+
+class TemperatureLogRow(Base):
+    """A temperature-logger file of a shipment, kept as uploaded, and what it showed."""
+
+    __tablename__ = "temperature_logs"
+
+    id: Mapped[int] = _big_id()
+    shipment_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("shipments.id", ondelete="RESTRICT"), index=True
+    )
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    content: Mapped[str] = mapped_column(Text)
+    readings: Mapped[int] = mapped_column(Integer)
+    excursions: Mapped[int] = mapped_column(Integer)
+
+
+class OrderExceptionRow(Base):
+    """A deviation on an order (a refused scan, a temperature excursion) until QA closes it."""
+
+    __tablename__ = "order_exceptions"
+
+    id: Mapped[int] = _big_id()
+    order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    raised_by: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closure_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class UserRow(Base):
+    """A local user account: one role, and the center or site it belongs to."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    printed_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    center: Mapped[str | None] = mapped_column(String(64))
+    site: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TokenRow(Base):
+    """A bearer token, stored as its SHA-256 only: a stolen table opens no session."""
+
+    __tablename__ = "tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotencyRow(Base):
+    """The stored response of a request made with an ``Idempotency-Key`` header."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = _big_id()
+    user_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),)

@@ -1,0 +1,262 @@
+"""``/orders``: enrol, offer, book, hand over, test, release, ship, infuse, audit."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+
+from cartnet.api.deps import Caller, Context
+from cartnet.api.problems import READ, WRITE
+from cartnet.identity.labels import render_label
+from cartnet.ledger.custody import CustodyStep
+from cartnet.ledger.lifecycle import OrderEvent, OrderState
+from cartnet.service import custody, labels, orders, quality, shipments
+from cartnet.service.idempotency import Idempotency
+from cartnet.service.schemas import (
+    AuditEntryView,
+    BookChain,
+    CloseException,
+    CustodyRequest,
+    CustodyView,
+    EventRequest,
+    ExceptionView,
+    NewOrder,
+    NewQcResult,
+    NewShipment,
+    OfferList,
+    OrderPage,
+    OrderView,
+    PatientIdentity,
+    QcResultView,
+    Reason,
+    Reschedule,
+    ShipmentView,
+    StepRequest,
+    StepResult,
+    TemperatureLogResult,
+)
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+OrderId = Annotated[str, Path(max_length=64, description="The order's id")]
+
+
+@router.post("", response_model=OrderView, status_code=201, responses=WRITE)
+def enroll(ctx: Context, caller: Caller, body: NewOrder) -> OrderView:
+    """Enrol a patient of your center; the order gets its CoI id and a pseudonym."""
+    return orders.enroll(ctx, caller, body)
+
+
+@router.get("", response_model=OrderPage, responses=READ)
+def list_orders(
+    ctx: Context,
+    caller: Caller,
+    state: OrderState | None = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+    center: Annotated[str | None, Query(max_length=64)] = None,
+    product: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    limit: Annotated[int, Query(ge=1, le=orders.MAX_PAGE)] = 50,
+) -> OrderPage:
+    """Orders you may see, oldest first; follow ``next_cursor`` for more."""
+    return orders.list_orders(
+        ctx,
+        caller,
+        state=state,
+        site=site,
+        center=center,
+        product=product,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get("/{order_id}", response_model=OrderView, responses=READ)
+def get_order(ctx: Context, caller: Caller, order_id: OrderId) -> OrderView:
+    return orders.get_order(ctx, caller, order_id)
+
+
+@router.get("/{order_id}/patient", response_model=PatientIdentity, responses=READ)
+def patient(ctx: Context, caller: Caller, order_id: OrderId) -> PatientIdentity:
+    """The patient's identity: the order's own center only; every read is audited."""
+    return orders.patient_identity(ctx, caller, order_id)
+
+
+@router.get("/{order_id}/offers", response_model=OfferList, responses=WRITE)
+def offers(
+    ctx: Context,
+    caller: Caller,
+    order_id: OrderId,
+    k: Annotated[int, Query(ge=1, le=50)] = 5,
+    per_site: Annotated[int, Query(ge=1, le=10)] = 1,
+    earliest_apheresis: date | None = None,
+) -> OfferList:
+    """The best slot chains now, across the network, and why other sites cannot."""
+    return orders.offers(
+        ctx, caller, order_id, k=k, per_site=per_site, earliest_apheresis=earliest_apheresis
+    )
+
+
+@router.post("/{order_id}/booking", response_model=OrderView, responses=WRITE)
+async def book(
+    request: Request,
+    ctx: Context,
+    caller: Caller,
+    order_id: OrderId,
+    body: BookChain,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> OrderView:
+    """Book a chain atomically. Retry with the same ``Idempotency-Key`` safely."""
+    from starlette.concurrency import run_in_threadpool
+
+    key = None
+    if idempotency_key is not None:
+        key = Idempotency.of(
+            idempotency_key, "POST", request.url.path, await request.body(), ctx.now()
+        )
+    return await run_in_threadpool(orders.book, ctx, caller, order_id, body, key)
+
+
+@router.post("/{order_id}/reschedule", response_model=OrderView, responses=WRITE)
+def reschedule(ctx: Context, caller: Caller, order_id: OrderId, body: Reschedule) -> OrderView:
+    """Move a booked chain before the apheresis, with a reason code."""
+    return orders.reschedule(ctx, caller, order_id, body)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderView, responses=WRITE)
+def cancel(ctx: Context, caller: Caller, order_id: OrderId, body: Reason) -> OrderView:
+    """Cancel the order, with a reason code; unused capacity is given back."""
+    return orders.close(ctx, caller, order_id, OrderEvent.CANCEL, body)
+
+
+@router.post("/{order_id}/patient-lost", response_model=OrderView, responses=WRITE)
+def patient_lost(ctx: Context, caller: Caller, order_id: OrderId, body: Reason) -> OrderView:
+    """Record that the patient progressed, became ineligible or died before infusion."""
+    return orders.close(ctx, caller, order_id, OrderEvent.RECORD_PATIENT_LOST, body)
+
+
+@router.post("/{order_id}/events", response_model=StepResult, responses=WRITE)
+def event(ctx: Context, caller: Caller, order_id: OrderId, body: EventRequest) -> StepResult:
+    """Finish manufacturing, report OOS, or decide after OOS; signed where required."""
+    return orders.apply_event(ctx, caller, order_id, body)
+
+
+@router.post(
+    "/{order_id}/custody-events", response_model=StepResult, status_code=201, responses=WRITE
+)
+def custody_event(
+    ctx: Context, caller: Caller, order_id: OrderId, body: CustodyRequest
+) -> StepResult:
+    """Record a handoff. A scan of another identifier is refused (409) and kept."""
+    return custody.record_custody(ctx, caller, order_id, body)
+
+
+@router.get("/{order_id}/custody-events", response_model=list[CustodyView], responses=READ)
+def custody_events(ctx: Context, caller: Caller, order_id: OrderId) -> list[CustodyView]:
+    return custody.custody_chain(ctx, caller, order_id)
+
+
+@router.post(
+    "/{order_id}/qc-results", response_model=QcResultView, status_code=201, responses=WRITE
+)
+def add_qc_result(
+    ctx: Context, caller: Caller, order_id: OrderId, body: NewQcResult
+) -> QcResultView:
+    return quality.add_qc_result(ctx, caller, order_id, body)
+
+
+@router.get("/{order_id}/qc-results", response_model=list[QcResultView], responses=READ)
+def qc_results(ctx: Context, caller: Caller, order_id: OrderId) -> list[QcResultView]:
+    return quality.qc_results(ctx, caller, order_id)
+
+
+@router.post("/{order_id}/release", response_model=StepResult, responses=WRITE)
+def release(ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest) -> StepResult:
+    """QA batch release with e-signature (password re-entry); QC must have passed."""
+    return custody.record_signed_step(ctx, caller, order_id, CustodyStep.RELEASE, body)
+
+
+@router.post("/{order_id}/infusion", response_model=StepResult, responses=WRITE)
+def infusion(ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest) -> StepResult:
+    """Record the infusion, after a bedside scan of the bag, with e-signature."""
+    return custody.record_signed_step(ctx, caller, order_id, CustodyStep.INFUSION, body)
+
+
+@router.post("/{order_id}/shipments", response_model=ShipmentView, status_code=201, responses=WRITE)
+def create_shipment(
+    ctx: Context, caller: Caller, order_id: OrderId, body: NewShipment
+) -> ShipmentView:
+    return shipments.create_shipment(ctx, caller, order_id, body)
+
+
+@router.get("/{order_id}/shipments", response_model=list[ShipmentView], responses=READ)
+def list_shipments(ctx: Context, caller: Caller, order_id: OrderId) -> list[ShipmentView]:
+    return shipments.shipments(ctx, caller, order_id)
+
+
+@router.post(
+    "/{order_id}/shipments/{shipment_id}/temperature-log",
+    response_model=TemperatureLogResult,
+    status_code=201,
+    responses=WRITE,
+)
+def temperature_log(
+    ctx: Context,
+    caller: Caller,
+    order_id: OrderId,
+    shipment_id: Annotated[str, Path(max_length=64)],
+    body: Annotated[
+        bytes, Body(media_type="text/csv", description="Logger CSV: timestamp,temperature_c")
+    ],
+) -> TemperatureLogResult:
+    """Upload a logger file; each excursion raises an exception on the order."""
+    return shipments.upload_temperature_log(ctx, caller, order_id, shipment_id, body)
+
+
+@router.get("/{order_id}/exceptions", response_model=list[ExceptionView], responses=READ)
+def exceptions(ctx: Context, caller: Caller, order_id: OrderId) -> list[ExceptionView]:
+    return quality.order_exceptions(ctx, caller, order_id)
+
+
+@router.post(
+    "/{order_id}/exceptions/{exception_id}/close", response_model=ExceptionView, responses=WRITE
+)
+def close_exception(
+    ctx: Context,
+    caller: Caller,
+    order_id: OrderId,
+    exception_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: CloseException,
+) -> ExceptionView:
+    """QA closes an exception after review, with a reason."""
+    return quality.close_exception(ctx, caller, order_id, exception_id, body)
+
+
+@router.get("/{order_id}/audit", response_model=list[AuditEntryView], responses=READ)
+def audit(ctx: Context, caller: Caller, order_id: OrderId) -> list[AuditEntryView]:
+    """The order's audit trail: every change, who, when, old and new, the reason."""
+    return orders.order_audit(ctx, caller, order_id)
+
+
+@router.get(
+    "/{order_id}/label",
+    responses={
+        **READ,
+        200: {
+            "content": {"image/png": {}, "application/pdf": {}},
+            "description": "The printable label",
+        },
+    },
+    response_class=Response,
+)
+def label(
+    ctx: Context,
+    caller: Caller,
+    order_id: OrderId,
+    format: Literal["png", "pdf"] = "png",
+) -> Response:
+    """A printable label: CoI and DIN with check characters and Code 128 bar codes."""
+    content = labels.label_content(ctx, caller, order_id)
+    media = "image/png" if format == "png" else "application/pdf"
+    return Response(render_label(content, format), media_type=media)

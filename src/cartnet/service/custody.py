@@ -1,0 +1,304 @@
+"""Chain of custody: every handoff is scanned, checked against the order, and recorded.
+
+A scan that is not this order's chain-of-identity id is refused with 409, and the
+refusal is kept: the custody event (not accepted, with the reason) and an exception on
+the order are committed before the refusal is returned, because a wrong bag at the
+bench is exactly what the trail must show. An accepted handoff moves the order by its
+lifecycle step, with the step's e-signatures. Collection gives the apheresis its DIN.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cartnet.identity import ChainOfIdentityId, DonationIdentificationNumber
+from cartnet.identity.din import MAX_SEQUENCE
+from cartnet.ledger.audit import AuditAction
+from cartnet.ledger.custody import CustodyStep, verify_scan
+from cartnet.ledger.lifecycle import IllegalTransition, OrderEvent, OrderState, transition_rule
+from cartnet.ledger.roles import Role
+from cartnet.service.access import Principal, load_order
+from cartnet.service.context import ServiceContext
+from cartnet.service.errors import Conflict, Forbidden
+from cartnet.service.orders import order_view, require_no_open_exceptions
+from cartnet.service.schemas import CustodyRequest, CustodyView, StepRequest, StepResult
+from cartnet.service.steps import step_view, take_step
+from cartnet.store.tables import (
+    CollectionRow,
+    CustodyEventRow,
+    OrderExceptionRow,
+    OrderRow,
+    QcResultRow,
+)
+
+STEP_EVENTS: dict[CustodyStep, OrderEvent | None] = {
+    CustodyStep.COLLECTION: OrderEvent.COLLECT_APHERESIS,
+    CustodyStep.HANDOVER_TO_COURIER: OrderEvent.SHIP_TO_SITE,
+    CustodyStep.COURIER_TRANSFER: None,
+    CustodyStep.RECEIPT_AT_SITE: OrderEvent.RECEIVE_AT_SITE,
+    CustodyStep.START_MANUFACTURING: OrderEvent.START_MANUFACTURING,
+    CustodyStep.RELEASE: OrderEvent.RELEASE,
+    CustodyStep.HANDOVER_TO_COURIER_RETURN: OrderEvent.SHIP_TO_CENTER,
+    CustodyStep.RECEIPT_AT_CENTER: OrderEvent.RECEIVE_AT_CENTER,
+    CustodyStep.INFUSION: OrderEvent.INFUSE,
+}
+"""The lifecycle step each handoff is; a courier-to-courier transfer changes no state."""
+
+_IN_TRANSIT = frozenset({OrderState.SHIPPED_TO_SITE, OrderState.SHIPPED_TO_CENTER})
+
+
+def custody_view(row: CustodyEventRow) -> CustodyView:
+    return CustodyView(
+        id=row.id,
+        order_id=row.order_id,
+        step=CustodyStep(row.step),
+        actor_id=row.actor_id,
+        actor_name=row.actor_name,
+        role=Role(row.role),
+        organisation=row.organisation,
+        place=row.place,
+        at=row.at,
+        utc_offset_minutes=row.utc_offset_minutes,
+        temperature_c=row.temperature_c,
+        scanned=row.scanned,
+        accepted=row.accepted,
+        refusal_reason=row.refusal_reason,
+    )
+
+
+def _check_allowed(principal: Principal, order: OrderRow, step: CustodyStep) -> None:
+    """Sequence and authority checks before the scan is looked at."""
+    state = OrderState(order.state)
+    event = STEP_EVENTS[step]
+    if event is None:
+        if state not in _IN_TRANSIT:
+            raise Conflict(
+                f"a courier transfer needs the order in transit; it is {state.value}",
+                code="illegal-transition",
+            )
+        principal.require({Role.LOGISTICS}, "record courier transfers")
+        return
+    try:
+        rule = transition_rule(state, event)
+    except IllegalTransition as err:
+        raise Conflict(f"custody step {step.value}: {err}", code="illegal-transition") from None
+    if principal.role not in rule.roles:
+        names = ", ".join(sorted(r.value for r in rule.roles))
+        raise Forbidden(
+            f"role {principal.role.value!r} may not record {step.value}; roles: {names}"
+        )
+
+
+def record_custody(
+    ctx: ServiceContext, principal: Principal, order_id: str, body: CustodyRequest
+) -> StepResult:
+    """Record a handoff; 409 for a wrong scan (kept as an exception) or a wrong state."""
+    refusal: Conflict | None = None
+    with ctx.transaction() as session:
+        order = load_order(session, principal, order_id, for_update=True)
+        _check_allowed(principal, order, body.step)
+        scan = verify_scan(body.scanned, ChainOfIdentityId.parse(order.coi), typed=body.typed)
+        event_row = _event_row(ctx, principal, order, body, scan.refusal)
+        if scan.refusal is not None:
+            _refuse(ctx, session, principal, order, event_row, scan.refusal)
+            refusal = Conflict(
+                f"scan refused: {scan.refusal}", field="scanned", code="coi-mismatch"
+            )
+        else:
+            result = _accept(ctx, session, principal, order, body, event_row)
+    if refusal is not None:
+        raise refusal
+    return result
+
+
+def _event_row(
+    ctx: ServiceContext,
+    principal: Principal,
+    order: OrderRow,
+    body: CustodyRequest,
+    refusal: str | None,
+) -> CustodyEventRow:
+    offset = body.at.utcoffset()
+    return CustodyEventRow(
+        order_id=order.id,
+        step=body.step.value,
+        actor_id=principal.user_id,
+        actor_name=principal.name,
+        role=principal.role.value,
+        organisation=body.organisation,
+        place=body.place,
+        at=body.at,
+        utc_offset_minutes=0 if offset is None else int(offset.total_seconds() // 60),
+        temperature_c=body.temperature_c,
+        scanned=body.scanned,
+        accepted=refusal is None,
+        refusal_reason=refusal,
+    )
+
+
+def _refuse(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    order: OrderRow,
+    event_row: CustodyEventRow,
+    reason: str,
+) -> None:
+    session.add(event_row)
+    exception = OrderExceptionRow(
+        order_id=order.id,
+        kind="scan_mismatch",
+        detail=f"{event_row.step} at {event_row.place}: scanned {event_row.scanned!r}: {reason}",
+        raised_at=ctx.now(),
+        raised_by=principal.user_id,
+    )
+    session.add(exception)
+    session.flush()
+    ctx.record(
+        session,
+        principal,
+        AuditAction.CUSTODY,
+        "custody_event",
+        f"{order.id}/custody/{event_row.id}",
+        [
+            ("step", None, event_row.step),
+            ("scanned", None, event_row.scanned),
+            ("accepted", None, False),
+            ("refusal_reason", None, reason),
+        ],
+    )
+    ctx.record(
+        session,
+        principal,
+        AuditAction.EXCEPTION,
+        "order_exception",
+        f"{order.id}/exception/{exception.id}",
+        [("kind", None, exception.kind), ("detail", None, exception.detail)],
+    )
+
+
+def _accept(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    order: OrderRow,
+    body: CustodyRequest,
+    event_row: CustodyEventRow,
+) -> StepResult:
+    event = STEP_EVENTS[body.step]
+    if event is OrderEvent.RELEASE:
+        _require_passed_qc(session, order)
+        require_no_open_exceptions(session, order)
+    changes = []
+    if event is OrderEvent.COLLECT_APHERESIS:
+        din = _allocate_din(ctx, session)
+        session.add(CollectionRow(order_id=order.id, din=din.code, collected_at=body.at))
+        changes.append(("din", order.din, din.code))
+        order.din = din.code
+    step = None
+    details = {
+        "step": body.step.value,
+        "organisation": body.organisation,
+        "place": body.place,
+        "at": body.at.isoformat(),
+        "temperature_c": body.temperature_c,
+        "scanned": body.scanned,
+        "din": order.din,
+    }
+    if event is not None:
+        step = take_step(
+            ctx,
+            session,
+            principal,
+            order,
+            event,
+            signatures=body.signatures,
+            details=details,
+            changes=changes,
+        )
+    session.add(event_row)
+    session.flush()
+    ctx.record(
+        session,
+        principal,
+        AuditAction.CUSTODY,
+        "custody_event",
+        f"{order.id}/custody/{event_row.id}",
+        [
+            ("step", None, event_row.step),
+            ("scanned", None, event_row.scanned),
+            ("place", None, event_row.place),
+            ("at", None, body.at.isoformat()),
+            ("temperature_c", None, event_row.temperature_c),
+            ("accepted", None, True),
+        ],
+    )
+    return StepResult(
+        order=order_view(ctx, session, order),
+        step=None if step is None else step_view(session, step),
+        custody=custody_view(event_row),
+    )
+
+
+def _allocate_din(ctx: ServiceContext, session: Session) -> DonationIdentificationNumber:
+    facility = ctx.settings.facility
+    year = ctx.now().year
+    number = ctx.next_number(session, f"din:{facility}:{year}")
+    if number > MAX_SEQUENCE:
+        raise Conflict(f"all DIN sequence numbers of {facility} for {year} are used")
+    return DonationIdentificationNumber(facility, year % 100, number)
+
+
+def _require_passed_qc(session: Session, order: OrderRow) -> None:
+    results = session.scalars(select(QcResultRow).where(QcResultRow.order_id == order.id)).all()
+    if not results:
+        raise Conflict(
+            "no QC results are recorded for this batch; QA cannot release it", code="qc-missing"
+        )
+    failed = [r.test for r in results if not r.passed]
+    if failed:
+        raise Conflict(
+            f"QC tests failed: {', '.join(sorted(failed))}; report the batch out of "
+            "specification instead",
+            code="qc-failed",
+        )
+
+
+def record_signed_step(
+    ctx: ServiceContext,
+    principal: Principal,
+    order_id: str,
+    step: CustodyStep,
+    body: StepRequest,
+) -> StepResult:
+    """QA release or infusion: a custody step whose organisation is the principal's own."""
+    if principal.site is not None:
+        organisation = ctx.network.site(principal.site).name
+    elif principal.center is not None:
+        organisation = ctx.network.center(principal.center).name
+    else:
+        organisation = principal.role.value
+    request = CustodyRequest(
+        step=step,
+        scanned=body.scanned,
+        typed=body.typed,
+        organisation=organisation,
+        place=body.place,
+        at=body.at,
+        temperature_c=body.temperature_c,
+        signatures=body.signatures,
+    )
+    return record_custody(ctx, principal, order_id, request)
+
+
+def custody_chain(ctx: ServiceContext, principal: Principal, order_id: str) -> list[CustodyView]:
+    """Every custody event of the order, refused scans included, in time order."""
+    with ctx.transaction() as session:
+        order = load_order(session, principal, order_id)
+        rows = session.scalars(
+            select(CustodyEventRow)
+            .where(CustodyEventRow.order_id == order.id)
+            .order_by(CustodyEventRow.at, CustodyEventRow.id)
+        )
+        return [custody_view(r) for r in rows]

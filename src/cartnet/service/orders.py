@@ -1,0 +1,706 @@
+"""Orders: enrol a patient, offer slot chains, book, reschedule, cancel, read.
+
+Enrolment gives the order its ISBT 128 chain-of-identity id (a counter per issuing
+facility and year) and a random pseudonym; the patient's identity is sealed with the
+vault key and only a center coordinator of the order's own center can open it, each
+time leaving an audit entry. Booking takes the chain's capacity in the database
+(:mod:`cartnet.service.slots`), in the same transaction as the order's new state.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cartnet.identity import (
+    ChainOfIdentityId,
+    DonationIdentificationNumber,
+    SingleEuropeanCode,
+    TissueEstablishmentCode,
+)
+from cartnet.identity.coi import SEQUENCE_COUNT, sequence_of
+from cartnet.ledger.audit import AuditAction, Change
+from cartnet.ledger.lifecycle import OrderEvent, OrderState, allowed_events
+from cartnet.ledger.roles import Role
+from cartnet.network.entities import Regulator, Scope
+from cartnet.schedule.offers import Exclusion, OfferRequest, SlotChain
+from cartnet.service.access import Principal, load_order, visible_orders
+from cartnet.service.context import ServiceContext, new_id
+from cartnet.service.errors import Conflict, Forbidden, Invalid, NotFound
+from cartnet.service.idempotency import Idempotency
+from cartnet.service.schemas import (
+    Aggregates,
+    AuditEntryView,
+    BookChain,
+    CapacityDay,
+    CountRow,
+    EventRequest,
+    ExcludedSite,
+    NewOrder,
+    Offer,
+    OfferList,
+    OrderPage,
+    OrderView,
+    PatientIdentity,
+    PlannedChain,
+    Reason,
+    Reschedule,
+    SiteCapacity,
+    StepResult,
+)
+from cartnet.service.slots import Claim, SlotKind, chain_claims
+from cartnet.service.steps import step_view, take_step
+from cartnet.store.tables import AuditEntryRow, OrderExceptionRow, OrderRow
+
+PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+MAX_PAGE = 200
+BOOKERS = frozenset({Role.CENTER_COORDINATOR, Role.PLANNER})
+
+_PRE_COLLECTION = frozenset({OrderState.ENROLLED, OrderState.BOOKED})
+_PRE_START = frozenset(
+    {
+        OrderState.BOOKED,
+        OrderState.APHERESIS_COLLECTED,
+        OrderState.SHIPPED_TO_SITE,
+        OrderState.RECEIVED_AT_SITE,
+    }
+)
+_PRE_QC = _PRE_START | {OrderState.IN_MANUFACTURING}
+
+
+# --- views ------------------------------------------------------------------------------
+
+
+def order_view(ctx: ServiceContext, session: Session, row: OrderRow) -> OrderView:
+    """The order as every permitted role sees it: no patient identity."""
+    coi = ChainOfIdentityId.parse(row.coi)
+    plan = None
+    if row.site and row.start_on and row.apheresis_on:
+        plan = PlannedChain(
+            site=row.site,
+            apheresis=row.apheresis_on,
+            start=row.start_on,
+            release=row.release_on or row.start_on,
+            delivery=row.delivery_on or row.start_on,
+            infusion=row.infusion_on or row.start_on,
+        )
+    open_exceptions = session.scalar(
+        select(func.count())
+        .select_from(OrderExceptionRow)
+        .where(OrderExceptionRow.order_id == row.id, OrderExceptionRow.closed_at.is_(None))
+    )
+    return OrderView(
+        id=row.id,
+        coi=row.coi,
+        coi_eye_readable=coi.eye_readable(),
+        pseudonym=row.pseudonym,
+        center=row.center,
+        market=row.market,
+        country=row.country,
+        product=row.product,
+        scope=Scope(row.scope),
+        trial=row.trial,
+        state=OrderState(row.state),
+        allowed_events=list(allowed_events(row.state)),
+        earliest_apheresis=row.earliest_apheresis,
+        din=row.din,
+        sec=_sec(ctx, row),
+        plan=plan,
+        open_exceptions=open_exceptions or 0,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+    )
+
+
+def _sec(ctx: ServiceContext, row: OrderRow) -> str | None:
+    """The Single European Code of an EU order once its apheresis has a DIN."""
+    market = ctx.network.market(row.market)
+    if market.regulator is not Regulator.EMA or row.din is None or row.site is None:
+        return None
+    site = ctx.network.site(row.site)
+    te = ctx.settings.tissue_establishments.get(site.id) or default_tissue_establishment(
+        site.country, ctx.settings.fin
+    )
+    code = ctx.settings.product_codes.get(row.product, ctx.settings.default_product_code)
+    expiry = (
+        None
+        if row.release_on is None
+        else row.release_on + timedelta(days=ctx.settings.shelf_life_days)
+    )
+    sec = SingleEuropeanCode.from_din(
+        DonationIdentificationNumber.parse(row.din),
+        tissue_establishment=TissueEstablishmentCode.parse(te),
+        product_code=code,
+        expiry=expiry,
+    )
+    return sec.eye_readable()
+
+
+def default_tissue_establishment(country: str, fin: str) -> str:
+    """A placeholder EU tissue establishment code from the site's country and the FIN.
+
+    Real codes come from the EU Tissue Establishment Compendium; configure them per
+    site (``tissue_establishments``). This keeps the SEC well-formed until then.
+    """
+    return f"{country}{fin[1:]:0>6}"[:8]
+
+
+# --- enrolment --------------------------------------------------------------------------
+
+
+def enroll(ctx: ServiceContext, principal: Principal, new: NewOrder) -> OrderView:
+    """Create the order for a patient of the coordinator's own center."""
+    principal.require({Role.CENTER_COORDINATOR}, "enrol patients")
+    net = ctx.network
+    center = net.center(principal.center or "")
+    if new.product not in center.products:
+        raise Invalid(
+            f"{center.name} does not offer product {new.product!r} (offers: "
+            f"{', '.join(center.products)})",
+            field="product",
+        )
+    if new.scope is Scope.CLINICAL and new.trial is None:
+        raise Invalid("a clinical order needs its trial", field="trial")
+    if new.scope is Scope.COMMERCIAL and new.trial is not None:
+        raise Invalid("a commercial order has no trial", field="trial")
+    today = ctx.today()
+    if new.earliest_apheresis < today:
+        raise Invalid(
+            f"earliest apheresis {new.earliest_apheresis} is in the past (today is {today})",
+            field="earliest_apheresis",
+        )
+    if new.earliest_apheresis > today + timedelta(days=ctx.slots.horizon_days - 200):
+        raise Invalid(
+            f"earliest apheresis {new.earliest_apheresis} is beyond the booking horizon",
+            field="earliest_apheresis",
+        )
+    now = ctx.now()
+    with ctx.transaction() as session:
+        facility = ctx.settings.facility
+        number = ctx.next_number(session, f"coi:{facility}:{now.year}")
+        if number >= SEQUENCE_COUNT:
+            raise Conflict(f"all CoI sequences of {facility} for {now.year} are used")
+        coi = ChainOfIdentityId(facility, now.year % 100, sequence_of(number))
+        row = OrderRow(
+            id=new_id("ord"),
+            coi=str(coi),
+            center=center.id,
+            market=center.market,
+            product=new.product,
+            scope=new.scope.value,
+            trial=new.trial,
+            state=OrderState.ENROLLED.value,
+            pseudonym=_pseudonym(),
+            patient_identity=ctx.vault.seal(new.patient.model_dump(mode="json")),
+            country=center.country,
+            earliest_apheresis=new.earliest_apheresis,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        ctx.record(
+            session,
+            principal,
+            AuditAction.CREATE,
+            "order",
+            row.id,
+            [
+                ("coi", None, row.coi),
+                ("pseudonym", None, row.pseudonym),
+                ("center", None, row.center),
+                ("product", None, row.product),
+                ("scope", None, row.scope),
+                ("trial", None, row.trial),
+                ("earliest_apheresis", None, row.earliest_apheresis.isoformat()),
+                ("patient_identity", None, "sealed"),
+                ("state", None, row.state),
+            ],
+        )
+        return order_view(ctx, session, row)
+
+
+def _pseudonym() -> str:
+    return "P-" + "".join(secrets.choice(PSEUDONYM_ALPHABET) for _ in range(10))
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def get_order(ctx: ServiceContext, principal: Principal, order_id: str) -> OrderView:
+    with ctx.transaction() as session:
+        return order_view(ctx, session, load_order(session, principal, order_id))
+
+
+def list_orders(
+    ctx: ServiceContext,
+    principal: Principal,
+    *,
+    state: OrderState | None = None,
+    site: str | None = None,
+    center: str | None = None,
+    product: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> OrderPage:
+    """Orders visible to ``principal``, oldest first, ``limit`` at a time."""
+    principal.require(
+        {Role.CENTER_COORDINATOR, Role.SITE_OPERATOR, Role.QA, Role.LOGISTICS, Role.PLANNER},
+        "list orders",
+    )
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit must be 1-{MAX_PAGE}", field="limit")
+    query = visible_orders(principal)
+    for column, value in (
+        (OrderRow.state, state),
+        (OrderRow.site, site),
+        (OrderRow.center, center),
+        (OrderRow.product, product),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if cursor is not None:
+        after_time, after_id = _read_cursor(cursor)
+        query = query.where(
+            or_(
+                OrderRow.created_at > after_time,
+                and_(OrderRow.created_at == after_time, OrderRow.id > after_id),
+            )
+        )
+    query = query.order_by(OrderRow.created_at, OrderRow.id).limit(limit + 1)
+    with ctx.transaction() as session:
+        rows = list(session.scalars(query))
+        items = [order_view(ctx, session, r) for r in rows[:limit]]
+    next_cursor = _cursor(rows[limit - 1]) if len(rows) > limit else None
+    return OrderPage(items=items, next_cursor=next_cursor)
+
+
+def _cursor(row: OrderRow) -> str:
+    data = json.dumps([row.created_at.isoformat(), row.id]).encode()
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        moment, order_id = json.loads(raw)
+        when = datetime.fromisoformat(moment)
+        if when.tzinfo is None or not isinstance(order_id, str):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise Invalid(
+            "not a cursor this server gave out; start without one", field="cursor"
+        ) from None
+    return when, order_id
+
+
+def patient_identity(ctx: ServiceContext, principal: Principal, order_id: str) -> PatientIdentity:
+    """Open the sealed identity: only the order's center, and every read is audited."""
+    principal.require({Role.CENTER_COORDINATOR}, "see patient identity")
+    with ctx.transaction() as session:
+        row = load_order(session, principal, order_id)
+        identity = PatientIdentity.model_validate(ctx.vault.open(row.patient_identity))
+        ctx.record(session, principal, AuditAction.READ, "patient_identity", row.id)
+    return identity
+
+
+# --- offers and booking -----------------------------------------------------------------
+
+
+def _request(row: OrderRow, earliest: date) -> OfferRequest:
+    return OfferRequest(
+        center=row.center,
+        product=row.product,
+        earliest_apheresis=earliest,
+        scope=Scope(row.scope),
+        trial=row.trial,
+        enrolled=row.created_at.date(),
+    )
+
+
+def offers(
+    ctx: ServiceContext,
+    principal: Principal,
+    order_id: str,
+    *,
+    k: int = 5,
+    per_site: int = 1,
+    earliest_apheresis: date | None = None,
+) -> OfferList:
+    """The best slot chains for the order now, and why other sites cannot take it."""
+    principal.require(BOOKERS, "ask for slot offers")
+    if not 1 <= k <= 50:
+        raise Invalid("k must be 1-50", field="k")
+    if not 1 <= per_site <= 10:
+        raise Invalid("per_site must be 1-10", field="per_site")
+    today = ctx.today()
+    with ctx.transaction() as session:
+        row = load_order(session, principal, order_id)
+        earliest = max(earliest_apheresis or row.earliest_apheresis, row.earliest_apheresis, today)
+        if earliest > today + timedelta(days=ctx.slots.horizon_days - 200):
+            raise Invalid(f"{earliest} is beyond the booking horizon", field="earliest_apheresis")
+        planner = ctx.slots.planner(session, today)
+        found = planner.offers(_request(row, earliest), k=k, per_site=per_site, today=today)
+    return OfferList(
+        order_id=order_id,
+        market=found.market,
+        offers=[Offer(**{f: getattr(c, f) for f in Offer.model_fields}) for c in found.chains],
+        excluded=[ExcludedSite(**e.as_dict()) for e in found.excluded],
+    )
+
+
+def _chain(
+    ctx: ServiceContext, session: Session, row: OrderRow, site: str, start: date
+) -> tuple[SlotChain, list[Claim]]:
+    today = ctx.today()
+    if site not in {s.id for s in ctx.network.sites}:
+        raise Invalid(f"unknown manufacturing site {site!r}", field="site")
+    horizon = today + timedelta(days=ctx.slots.horizon_days - 1)
+    if not today < start <= horizon:
+        raise Invalid(
+            f"start {start} must be after today ({today}) and by {horizon}", field="start"
+        )
+    planner = ctx.slots.planner(session, today)
+    earliest = max(row.earliest_apheresis, today)
+    found = planner.chain(_request(row, earliest), site, start, today=today)
+    if isinstance(found, Exclusion):
+        raise Conflict(f"{found.site_name}: {found.message}", code=found.reason.value)
+    return found, chain_claims(found, row.center, planner.calendar)
+
+
+def _plan_changes(row: OrderRow, chain: SlotChain | None) -> list[Change]:
+    """Set the order's planned chain and say what changed, for the audit entry."""
+    changes: list[Change] = []
+    new = {
+        "site": None if chain is None else chain.site,
+        "apheresis_on": None if chain is None else chain.apheresis,
+        "start_on": None if chain is None else chain.start,
+        "release_on": None if chain is None else chain.release,
+        "delivery_on": None if chain is None else chain.delivery,
+        "infusion_on": None if chain is None else chain.infusion,
+    }
+    for name, value in new.items():
+        old = getattr(row, name)
+        if old != value:
+            changes.append((name, _text(old), _text(value)))
+            setattr(row, name, value)
+    return changes
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def held_claims(ctx: ServiceContext, row: OrderRow) -> list[Claim]:
+    """Capacity the order still holds and can give back: the parts not used yet."""
+    state = OrderState(row.state)
+    if row.site is None or row.start_on is None or row.apheresis_on is None:
+        return []
+    today = ctx.today()
+    claims: list[Claim] = []
+    if state in _PRE_COLLECTION and row.apheresis_on >= today:
+        claims.append(Claim(SlotKind.APHERESIS, row.center, row.apheresis_on))
+    if state in _PRE_START and row.start_on > today:
+        claims.append(Claim(SlotKind.MANUFACTURING, row.site, row.start_on))
+    if state in _PRE_QC and row.release_on is not None and row.release_on > today:
+        cal = ctx.slots.snapshot_base(today)
+        qc = [c for c in chain_claims(_as_chain(row), row.center, cal) if c.kind is SlotKind.QC]
+        claims.extend(qc)
+    return claims
+
+
+def _as_chain(row: OrderRow) -> SlotChain:
+    assert row.site and row.apheresis_on and row.start_on and row.release_on
+    return SlotChain(
+        row.site,
+        row.site,
+        row.apheresis_on,
+        row.start_on,
+        row.release_on,
+        row.release_on,
+        row.release_on,
+        0,
+        0,
+        0.0,
+        0,
+        0,
+        False,
+    )
+
+
+def book(
+    ctx: ServiceContext,
+    principal: Principal,
+    order_id: str,
+    body: BookChain,
+    idempotency: Idempotency | None = None,
+) -> OrderView:
+    """Book the chosen chain, all or nothing: the slot, the apheresis, the QC day."""
+    principal.require(BOOKERS, "book slot chains")
+    try:
+        with ctx.transaction() as session:
+            if idempotency is not None:
+                stored = idempotency.replay(session, principal)
+                if stored is not None:
+                    return OrderView.model_validate_json(stored)
+            row = load_order(session, principal, order_id, for_update=True)
+            state = OrderState(row.state)
+            event = (
+                OrderEvent.REBOOK_APHERESIS
+                if state is OrderState.OUT_OF_SPECIFICATION
+                else OrderEvent.BOOK_SLOT
+            )
+            if state not in (OrderState.ENROLLED, OrderState.OUT_OF_SPECIFICATION):
+                raise Conflict(
+                    f"order is {state.value}; book a chain for an enrolled order, or after an "
+                    "out-of-specification result (use reschedule to move a booking)",
+                    code="illegal-transition",
+                )
+            chain, claims = _chain(ctx, session, row, body.site, body.start)
+            ctx.slots.reserve(session, claims, ctx.today())
+            changes = _plan_changes(row, chain)
+            take_step(
+                ctx,
+                session,
+                principal,
+                row,
+                event,
+                reason_code=body.reason_code,
+                reason_text=body.reason_text,
+                changes=changes,
+            )
+            view = order_view(ctx, session, row)
+            if idempotency is not None:
+                idempotency.remember(session, principal, view.model_dump_json())
+            return view
+    except IntegrityError:
+        if idempotency is None:
+            raise
+        with ctx.transaction() as session:
+            stored = idempotency.replay(session, principal)
+        if stored is None:
+            raise
+        return OrderView.model_validate_json(stored)
+
+
+def reschedule(
+    ctx: ServiceContext, principal: Principal, order_id: str, body: Reschedule
+) -> OrderView:
+    """Move a booked chain to another slot before the apheresis; with a reason."""
+    principal.require(BOOKERS, "reschedule bookings")
+    with ctx.transaction() as session:
+        row = load_order(session, principal, order_id, for_update=True)
+        if OrderState(row.state) is not OrderState.BOOKED:
+            raise Conflict(
+                f"order is {row.state}; only a booked order before its apheresis "
+                "can be rescheduled",
+                code="illegal-transition",
+            )
+        old_claims = held_claims(ctx, row)
+        ctx.slots.give_back(session, old_claims)
+        chain, claims = _chain(ctx, session, row, body.site, body.start)
+        ctx.slots.reserve(session, claims, ctx.today())
+        changes = _plan_changes(row, chain)
+        if not changes:
+            raise Invalid("the order is already booked on this chain", field="start")
+        row.updated_at = ctx.now()
+        session.flush()
+        ctx.record(
+            session,
+            principal,
+            AuditAction.UPDATE,
+            "order",
+            row.id,
+            changes,
+            reason_code=body.reason_code,
+            reason_text=body.reason_text,
+        )
+        return order_view(ctx, session, row)
+
+
+def close(
+    ctx: ServiceContext, principal: Principal, order_id: str, event: OrderEvent, body: Reason
+) -> OrderView:
+    """Cancel the order or record the patient lost; unused capacity goes back."""
+    with ctx.transaction() as session:
+        row = load_order(session, principal, order_id, for_update=True)
+        ctx.slots.give_back(session, held_claims(ctx, row))
+        take_step(
+            ctx,
+            session,
+            principal,
+            row,
+            event,
+            reason_code=body.reason_code,
+            reason_text=body.reason_text,
+        )
+        return order_view(ctx, session, row)
+
+
+def apply_event(
+    ctx: ServiceContext, principal: Principal, order_id: str, body: EventRequest
+) -> StepResult:
+    """Finish manufacturing, report OOS, or an OOS disposition, signed as the rules say."""
+    with ctx.transaction() as session:
+        row = load_order(session, principal, order_id, for_update=True)
+        if body.event is OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS:
+            _require_no_open_exceptions(session, row)
+        step = take_step(
+            ctx,
+            session,
+            principal,
+            row,
+            body.event,
+            reason_code=body.reason_code,
+            reason_text=body.reason_text,
+            signatures=body.signatures,
+        )
+        if body.event is OrderEvent.REMANUFACTURE:
+            _restart_manufacturing(ctx, row)
+        return StepResult(
+            order=order_view(ctx, session, row), step=step_view(session, step), custody=None
+        )
+
+
+def _restart_manufacturing(ctx: ServiceContext, row: OrderRow) -> None:
+    """Re-manufacture from stored apheresis starts today; the plan moves with it."""
+    if row.site is None or row.start_on is None or row.release_on is None:
+        return
+    shift = ctx.today() - row.start_on
+    for name in ("start_on", "release_on", "delivery_on", "infusion_on"):
+        value = getattr(row, name)
+        if value is not None:
+            setattr(row, name, value + shift)
+
+
+def _require_no_open_exceptions(session: Session, row: OrderRow) -> None:
+    open_ = session.scalars(
+        select(OrderExceptionRow.id).where(
+            OrderExceptionRow.order_id == row.id, OrderExceptionRow.closed_at.is_(None)
+        )
+    ).all()
+    if open_:
+        raise Conflict(
+            f"order has {len(open_)} open exception(s) (ids "
+            f"{', '.join(map(str, open_))}); QA must close them first",
+            code="open-exceptions",
+        )
+
+
+require_no_open_exceptions = _require_no_open_exceptions
+
+
+# --- audit trail, aggregates, capacity ----------------------------------------------------
+
+
+def order_audit(ctx: ServiceContext, principal: Principal, order_id: str) -> list[AuditEntryView]:
+    """Every audit entry about the order and its records, oldest first."""
+    with ctx.transaction() as session:
+        row = load_order(session, principal, order_id)
+        steps = select(func.distinct(AuditEntryRow.entity_id))  # noqa: F841  (readability)
+        rows = session.scalars(
+            select(AuditEntryRow)
+            .where(
+                or_(AuditEntryRow.entity_id == row.id, AuditEntryRow.entity_id.like(f"{row.id}/%"))
+            )
+            .order_by(AuditEntryRow.sequence)
+        ).all()
+    return [
+        AuditEntryView(
+            sequence=r.sequence,
+            timestamp=r.timestamp,
+            actor_id=r.actor_id,
+            actor_name=r.actor_name,
+            role=Role(r.role),
+            action=r.action,
+            entity_type=r.entity_type,
+            entity_id=r.entity_id,
+            changes=[tuple(c) for c in r.changes],
+            reason_code=r.reason_code,
+            reason_text=r.reason_text,
+            hash=r.hash,
+        )
+        for r in rows
+    ]
+
+
+def aggregates(ctx: ServiceContext, principal: Principal) -> Aggregates:
+    """Counts of orders by state, site and market, and open exceptions."""
+    principal.require({Role.PLANNER, Role.ADMIN, Role.QA, Role.LOGISTICS}, "read aggregates")
+
+    def counts(session: Session, column: object) -> list[CountRow]:
+        rows = session.execute(
+            select(column, func.count()).group_by(column).order_by(column)  # type: ignore[call-overload]
+        ).all()
+        return [CountRow(key=str(key) if key is not None else "(none)", count=n) for key, n in rows]
+
+    with ctx.transaction() as session:
+        total = session.scalar(select(func.count()).select_from(OrderRow)) or 0
+        open_ = session.scalar(
+            select(func.count())
+            .select_from(OrderExceptionRow)
+            .where(OrderExceptionRow.closed_at.is_(None))
+        )
+        return Aggregates(
+            orders=total,
+            by_state=counts(session, OrderRow.state),
+            by_site=counts(session, OrderRow.site),
+            by_market=counts(session, OrderRow.market),
+            open_exceptions=open_ or 0,
+        )
+
+
+def site_capacity(
+    ctx: ServiceContext, principal: Principal, site: str, first: date | None, days: int
+) -> SiteCapacity:
+    """Manufacturing starts per day at a site: capacity and booked."""
+    principal.require(
+        {
+            Role.PLANNER,
+            Role.SITE_OPERATOR,
+            Role.QA,
+            Role.CENTER_COORDINATOR,
+            Role.LOGISTICS,
+            Role.ADMIN,
+        },
+        "read capacity",
+    )
+    if site not in {s.id for s in ctx.network.sites}:
+        raise NotFound(f"no manufacturing site {site!r}", field="site")
+    if not 1 <= days <= 366:
+        raise Invalid("days must be 1-366", field="days")
+    today = ctx.today()
+    start = first or today
+    if start < today or start + timedelta(days=days) > today + timedelta(
+        days=ctx.slots.horizon_days
+    ):
+        raise Invalid(f"from must lie within the booking horizon starting {today}", field="from")
+    with ctx.transaction() as session:
+        cal = ctx.slots.snapshot(session, today)
+    i = cal.site_index[site]
+    d0 = cal.day(start)
+    return SiteCapacity(
+        site=site,
+        site_name=ctx.network.site(site).name,
+        days=[
+            CapacityDay(
+                day=cal.date_of(d), capacity=int(cal.slots[i, d]), booked=int(cal.booked[i, d])
+            )
+            for d in range(d0, d0 + days)
+        ],
+    )
+
+
+def forbid_admin_orders(principal: Principal) -> None:
+    if principal.role is Role.ADMIN:
+        raise Forbidden("administrators manage accounts, not orders")

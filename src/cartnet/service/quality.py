@@ -1,0 +1,152 @@
+"""QC results of a batch, and the exceptions QA reviews and closes.
+
+Results are recorded while the batch is in QC; QA release (:mod:`custody`) needs at
+least one result and every one passed. An exception (a refused scan, a temperature
+excursion) blocks release until QA closes it with a reason; closing is an audited
+update, the exception itself stays.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from cartnet.ledger.audit import AuditAction
+from cartnet.ledger.lifecycle import OrderState
+from cartnet.ledger.roles import Role
+from cartnet.service.access import Principal, load_order
+from cartnet.service.context import ServiceContext
+from cartnet.service.errors import Conflict, NotFound
+from cartnet.service.schemas import (
+    CloseException,
+    ExceptionView,
+    NewQcResult,
+    QcResultView,
+)
+from cartnet.store.tables import OrderExceptionRow, QcResultRow
+
+QC_RECORDERS = frozenset({Role.SITE_OPERATOR, Role.QA})
+
+
+def qc_view(row: QcResultRow) -> QcResultView:
+    return QcResultView(
+        id=row.id,
+        order_id=row.order_id,
+        test=row.test,
+        result=row.result,
+        specification=row.specification,
+        passed=row.passed,
+        tested_at=row.tested_at,
+        recorded_by=row.recorded_by,
+    )
+
+
+def exception_view(row: OrderExceptionRow) -> ExceptionView:
+    return ExceptionView(
+        id=row.id,
+        order_id=row.order_id,
+        kind=row.kind,
+        detail=row.detail,
+        raised_at=row.raised_at,
+        raised_by=row.raised_by,
+        closed_at=row.closed_at,
+        closed_by=row.closed_by,
+        closure_reason=row.closure_reason,
+    )
+
+
+def add_qc_result(
+    ctx: ServiceContext, principal: Principal, order_id: str, body: NewQcResult
+) -> QcResultView:
+    principal.require(QC_RECORDERS, "record QC results")
+    with ctx.transaction() as session:
+        order = load_order(session, principal, order_id, for_update=True)
+        if OrderState(order.state) is not OrderState.IN_QC:
+            raise Conflict(
+                f"order is {order.state}; QC results are recorded while it is in_qc",
+                code="illegal-transition",
+            )
+        row = QcResultRow(
+            order_id=order.id,
+            test=body.test,
+            result=body.result,
+            specification=body.specification,
+            passed=body.passed,
+            tested_at=body.tested_at,
+            recorded_by=principal.user_id,
+        )
+        session.add(row)
+        session.flush()
+        ctx.record(
+            session,
+            principal,
+            AuditAction.CREATE,
+            "qc_result",
+            f"{order.id}/qc/{row.id}",
+            [
+                ("test", None, row.test),
+                ("result", None, row.result),
+                ("specification", None, row.specification),
+                ("passed", None, row.passed),
+            ],
+        )
+        return qc_view(row)
+
+
+def qc_results(ctx: ServiceContext, principal: Principal, order_id: str) -> list[QcResultView]:
+    with ctx.transaction() as session:
+        order = load_order(session, principal, order_id)
+        rows = session.scalars(
+            select(QcResultRow).where(QcResultRow.order_id == order.id).order_by(QcResultRow.id)
+        )
+        return [qc_view(r) for r in rows]
+
+
+def order_exceptions(
+    ctx: ServiceContext, principal: Principal, order_id: str
+) -> list[ExceptionView]:
+    with ctx.transaction() as session:
+        order = load_order(session, principal, order_id)
+        rows = session.scalars(
+            select(OrderExceptionRow)
+            .where(OrderExceptionRow.order_id == order.id)
+            .order_by(OrderExceptionRow.id)
+        )
+        return [exception_view(r) for r in rows]
+
+
+def close_exception(
+    ctx: ServiceContext,
+    principal: Principal,
+    order_id: str,
+    exception_id: int,
+    body: CloseException,
+) -> ExceptionView:
+    """QA closes an exception after review, with a reason."""
+    principal.require({Role.QA}, "close exceptions")
+    with ctx.transaction() as session:
+        order = load_order(session, principal, order_id, for_update=True)
+        row = session.get(OrderExceptionRow, exception_id)
+        if row is None or row.order_id != order.id:
+            raise NotFound(
+                f"order {order_id} has no exception {exception_id}", field="exception_id"
+            )
+        if row.closed_at is not None:
+            raise Conflict(f"exception {exception_id} was closed on {row.closed_at.isoformat()}")
+        row.closed_at = ctx.now()
+        row.closed_by = principal.user_id
+        row.closure_reason = body.reason_text
+        session.flush()
+        ctx.record(
+            session,
+            principal,
+            AuditAction.UPDATE,
+            "order_exception",
+            f"{order.id}/exception/{row.id}",
+            [
+                ("closed_at", None, row.closed_at.isoformat()),
+                ("closure_reason", None, body.reason_text),
+            ],
+            reason_code=body.reason_code,
+            reason_text=body.reason_text,
+        )
+        return exception_view(row)

@@ -1,0 +1,388 @@
+"""What the service takes and gives: request and response records.
+
+Requests refuse unknown fields and name the field that is wrong; the same models are
+the API's OpenAPI schema. No response but :class:`PatientIdentity` carries patient
+identity; orders are shown by pseudonym and chain-of-identity id.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from cartnet.ledger.audit import ReasonCode
+from cartnet.ledger.custody import CustodyStep
+from cartnet.ledger.lifecycle import OrderEvent, OrderState
+from cartnet.ledger.roles import Role
+from cartnet.ledger.signatures import SignatureMeaning
+from cartnet.network.entities import Scope
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$")
+]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
+"""A planning date: within what the calendars can hold."""
+BirthDate = Annotated[date, Field(ge=date(1880, 1, 1), le=date(2199, 12, 31))]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+class Login(Request):
+    username: Name
+    password: Password
+
+
+class TokenIssued(Response):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class NewUser(Request):
+    username: Name
+    printed_name: Text
+    password: Annotated[str, StringConstraints(min_length=12, max_length=200)]
+    role: Role
+    center: Name | None = None
+    site: Name | None = None
+
+
+class UserView(Response):
+    id: str
+    username: str
+    printed_name: str
+    role: Role
+    center: str | None
+    site: str | None
+    active: bool
+
+
+# --- orders -----------------------------------------------------------------------------
+
+
+class PatientIdentity(BaseModel):
+    """Who the patient is; encrypted at rest, shown only to the center's coordinators."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    given_name: Text
+    family_name: Text
+    date_of_birth: BirthDate
+    hospital_number: Text
+
+
+class NewOrder(Request):
+    product: Name
+    scope: Scope = Scope.COMMERCIAL
+    trial: Name | None = None
+    earliest_apheresis: Day
+    patient: PatientIdentity
+
+
+class PlannedChain(Response):
+    site: str
+    apheresis: date
+    start: date
+    release: date
+    delivery: date
+    infusion: date
+
+
+class OrderView(Response):
+    id: str
+    coi: str
+    coi_eye_readable: str
+    pseudonym: str
+    center: str
+    market: str
+    country: str
+    product: str
+    scope: Scope
+    trial: str | None
+    state: OrderState
+    allowed_events: list[OrderEvent]
+    earliest_apheresis: date
+    din: str | None
+    sec: str | None
+    """Single European Code, for orders of EU markets once a DIN exists."""
+    plan: PlannedChain | None
+    open_exceptions: int
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class OrderPage(Response):
+    items: list[OrderView]
+    next_cursor: str | None
+    """Pass as ``cursor`` for the next page; ``null`` on the last page."""
+
+
+class Offer(Response):
+    site: str
+    site_name: str
+    apheresis: date
+    start: date
+    release: date
+    delivery: date
+    infusion: date
+    vein_to_vein_days: int
+    time_to_treatment_days: int
+    lane_cost: float
+
+
+class ExcludedSite(Response):
+    site: str
+    site_name: str
+    reason: str
+    message: str
+
+
+class OfferList(Response):
+    order_id: str
+    market: str
+    offers: list[Offer]
+    excluded: list[ExcludedSite]
+
+
+class BookChain(Request):
+    site: Name
+    start: Day
+    reason_code: ReasonCode | None = None
+    """Needed when booking a new apheresis after an out-of-specification result."""
+    reason_text: LongText | None = None
+
+
+class Reason(Request):
+    reason_code: ReasonCode
+    reason_text: LongText | None = None
+
+
+class Reschedule(Request):
+    site: Name
+    start: Day
+    reason_code: ReasonCode
+    reason_text: LongText | None = None
+
+
+class SignatureInput(Request):
+    """One person's e-signature: they re-enter their password (21 CFR 11.200)."""
+
+    username: Name
+    password: Password
+
+
+class SignatureView(Response):
+    signer_id: str
+    printed_name: str
+    signed_at: datetime
+    meaning: SignatureMeaning
+    record_type: str
+    record_id: str
+    record_hash: str
+    signature_hash: str
+    manifestation: str
+
+
+class EventRequest(Request):
+    """A lifecycle step that is not a handoff: finish manufacturing, OOS, dispositions."""
+
+    event: Literal[
+        OrderEvent.COMPLETE_MANUFACTURING,
+        OrderEvent.REPORT_OOS,
+        OrderEvent.REMANUFACTURE,
+        OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS,
+    ]
+    reason_code: ReasonCode | None = None
+    reason_text: LongText | None = None
+    signatures: Annotated[list[SignatureInput], Field(max_length=5)] = []
+
+
+class CustodyRequest(Request):
+    """A handoff as recorded at the bench: the scan, where, when, the temperature."""
+
+    step: CustodyStep
+    scanned: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    typed: bool = False
+    """The identifier was keyed in, so it must carry its check character."""
+    organisation: Text
+    place: Text
+    at: AwareDatetime
+    temperature_c: Annotated[float, Field(ge=-273.15, le=100)] | None = None
+    signatures: Annotated[list[SignatureInput], Field(max_length=5)] = []
+
+
+class StepRequest(Request):
+    """Release and infusion: a scan of the bag and the signatures, no custody details."""
+
+    scanned: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    typed: bool = False
+    place: Text
+    at: AwareDatetime
+    temperature_c: Annotated[float, Field(ge=-273.15, le=100)] | None = None
+    signatures: Annotated[list[SignatureInput], Field(min_length=1, max_length=5)]
+
+
+class StepView(Response):
+    id: str
+    order_id: str
+    event: OrderEvent
+    from_state: OrderState
+    to_state: OrderState
+    at: datetime
+    actor_name: str
+    role: Role
+    reason_code: ReasonCode | None
+    record_hash: str
+    signatures: list[SignatureView]
+
+
+class CustodyView(Response):
+    id: int
+    order_id: str
+    step: CustodyStep
+    actor_id: str
+    actor_name: str
+    role: Role
+    organisation: str
+    place: str
+    at: datetime
+    utc_offset_minutes: int
+    temperature_c: float | None
+    scanned: str
+    accepted: bool
+    refusal_reason: str | None
+
+
+class StepResult(Response):
+    order: OrderView
+    step: StepView | None
+    custody: CustodyView | None
+
+
+class NewQcResult(Request):
+    test: Name
+    result: Text
+    specification: Text
+    passed: bool
+    tested_at: AwareDatetime
+
+
+class QcResultView(Response):
+    id: int
+    order_id: str
+    test: str
+    result: str
+    specification: str
+    passed: bool
+    tested_at: datetime
+    recorded_by: str
+
+
+class NewShipment(Request):
+    direction: Literal["to_site", "to_center"]
+    courier: Text
+    tracking: Text
+
+
+class ShipmentView(Response):
+    id: str
+    order_id: str
+    direction: Literal["to_site", "to_center"]
+    courier: str
+    tracking: str
+    low_c: float | None
+    high_c: float | None
+    created_at: datetime
+    logs: int
+    excursions: int
+
+
+class ExcursionView(Response):
+    side: str
+    start: datetime
+    end: datetime
+    minutes: float
+    limit_c: float
+    extreme_c: float
+    ongoing: bool
+
+
+class TemperatureLogResult(Response):
+    shipment: ShipmentView
+    readings: int
+    excursions: list[ExcursionView]
+    exceptions_raised: int
+
+
+class ExceptionView(Response):
+    id: int
+    order_id: str
+    kind: str
+    detail: str
+    raised_at: datetime
+    raised_by: str
+    closed_at: datetime | None
+    closed_by: str | None
+    closure_reason: str | None
+
+
+class CloseException(Request):
+    reason_code: ReasonCode
+    reason_text: LongText
+
+
+class AuditEntryView(Response):
+    sequence: int
+    timestamp: datetime
+    actor_id: str
+    actor_name: str
+    role: Role
+    action: str
+    entity_type: str
+    entity_id: str
+    changes: list[tuple[str, str | int | float | bool | None, str | int | float | bool | None]]
+    reason_code: str | None
+    reason_text: str | None
+    hash: str
+
+
+class CountRow(Response):
+    key: str
+    count: int
+
+
+class Aggregates(Response):
+    """Counts for planners: no order ids, no identities."""
+
+    orders: int
+    by_state: list[CountRow]
+    by_site: list[CountRow]
+    by_market: list[CountRow]
+    open_exceptions: int
+
+
+class CapacityDay(Response):
+    day: date
+    capacity: int
+    booked: int
+
+
+class SiteCapacity(Response):
+    site: str
+    site_name: str
+    days: list[CapacityDay]

@@ -1,0 +1,130 @@
+"""Configuration of the service: database, network, identifiers, keys and limits.
+
+Read from ``CARTNET_*`` environment variables (:meth:`ServiceSettings.from_env`) or
+given in code. Keys are secrets: the patient-identity key opens every patient's
+identity, so it lives in configuration (an environment variable or a file with mode
+0600), never in the database it protects.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cartnet.identity import FacilityId
+from cartnet.ledger.signatures import SignaturePolicy
+
+PREFIX = "CARTNET_"
+
+
+def new_key() -> str:
+    """A fresh 32-byte key in URL-safe base64 (the Fernet key format)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+class ServiceSettings(BaseModel):
+    """Everything the service needs to run; defaults suit one machine and SQLite."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str | None = None
+    """``None``: ``$CARTNET_DATABASE_URL`` or the SQLite file in the user data directory."""
+    network: str = "kymriah-2020"
+    """A packaged network name or a network file."""
+    scenario: str | None = "after-ema-2020"
+    fin: str = "W9999"
+    """ISBT 128 Facility Identification Number of the issuing organisation (CoI, DIN)."""
+    patient_key: str
+    """Fernet key (URL-safe base64, 32 bytes) that encrypts patient identity at rest."""
+    signing_key: str
+    """Key of the HMAC that seals e-signatures."""
+    token_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
+    max_upload_bytes: Annotated[int, Field(ge=1024)] = 2_000_000
+    signature_rules: Mapping[str, Mapping[str, int]] = {}
+    """Independent signatures per step and country, e.g. ``{"release": {"DE": 2}}``."""
+    product_codes: Mapping[str, str] = {}
+    """ISBT 128 product code (8 characters) per product id, for the Single European Code."""
+    default_product_code: str = "S9999V00"
+    """Used for products without a configured code (a placeholder, not an ICCBBA code)."""
+    tissue_establishments: Mapping[str, str] = {}
+    """EU tissue establishment code (8 characters) per manufacturing site id, for the SEC."""
+    shelf_life_days: Annotated[int, Field(ge=1)] = 270
+    """Expiry on the label: days after QA release (assumption: Kymriah's 9 months)."""
+
+    @field_validator("fin")
+    @classmethod
+    def _fin(cls, value: str) -> str:
+        FacilityId.parse(value)
+        return value.strip()
+
+    @field_validator("patient_key")
+    @classmethod
+    def _fernet_key(cls, value: str) -> str:
+        try:
+            raw = base64.urlsafe_b64decode(value.encode())
+        except ValueError:
+            raise ValueError("must be URL-safe base64 (make one with `cartnet keys new`)") from None
+        if len(raw) != 32:
+            raise ValueError(f"must encode 32 bytes, got {len(raw)}")
+        return value
+
+    @property
+    def facility(self) -> FacilityId:
+        return FacilityId.parse(self.fin)
+
+    @property
+    def token_lifetime(self) -> timedelta:
+        return timedelta(hours=self.token_hours)
+
+    @property
+    def signature_policy(self) -> SignaturePolicy:
+        return SignaturePolicy.from_mapping(self.signature_rules)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        key_dir: Path | None = None,
+        **given: object,
+    ) -> ServiceSettings:
+        """Settings from ``CARTNET_*`` variables, overridden by ``given``.
+
+        Without ``CARTNET_PATIENT_KEY`` / ``CARTNET_SIGNING_KEY`` the keys are read from
+        files in ``key_dir`` (the user data directory), made on first start with mode
+        0600: a single-machine installation works with nothing to configure, and its
+        keys survive restarts.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in ("database_url", "network", "scenario", "fin", "token_hours"):
+            text = env.get(PREFIX + name.upper())
+            if text:
+                values[name] = text
+        for name in ("patient_key", "signing_key"):
+            text = env.get(PREFIX + name.upper())
+            if text:
+                values[name] = text
+            elif key_dir is not None and name not in given:
+                values[name] = _key_file(key_dir / f"{name.replace('_', '-')}.txt")
+        values.update({k: v for k, v in given.items() if v is not None})
+        return cls.model_validate(values)
+
+
+def _key_file(path: Path) -> str:
+    """The key kept in ``path``; a new one is written (mode 0600) if there is none."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = new_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

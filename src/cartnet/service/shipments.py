@@ -1,0 +1,226 @@
+"""Shipments of an order and their temperature-logger files.
+
+A shipment carries the limits of what travels in it: the product's starting material
+on the way to the site (fresh 2-8 °C or cryopreserved ≤ -150 °C), the cryopreserved
+product on the way back. A logger CSV is read strictly (a bad line is a 422 naming
+line and column, and nothing is stored); every excursion beyond the limits raises an
+exception on the order, which blocks release or infusion until QA closes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cartnet.ledger.audit import AuditAction
+from cartnet.ledger.custody import (
+    CRYOPRESERVED,
+    FRESH,
+    TemperatureLimits,
+    TemperatureLogError,
+    excursions,
+    read_temperature_log,
+)
+from cartnet.ledger.lifecycle import OrderState
+from cartnet.ledger.roles import Role
+from cartnet.network.entities import StartingMaterial
+from cartnet.service.access import Principal, load_order
+from cartnet.service.context import ServiceContext, new_id
+from cartnet.service.errors import Conflict, Forbidden, Invalid, NotFound
+from cartnet.service.schemas import (
+    ExcursionView,
+    NewShipment,
+    ShipmentView,
+    TemperatureLogResult,
+)
+from cartnet.store.tables import OrderExceptionRow, OrderRow, ShipmentRow, TemperatureLogRow
+
+SHIPPERS = {
+    "to_site": frozenset({Role.CENTER_COORDINATOR, Role.LOGISTICS}),
+    "to_center": frozenset({Role.SITE_OPERATOR, Role.LOGISTICS}),
+}
+STATES = {
+    "to_site": frozenset({OrderState.APHERESIS_COLLECTED, OrderState.SHIPPED_TO_SITE}),
+    "to_center": frozenset({OrderState.RELEASED, OrderState.SHIPPED_TO_CENTER}),
+}
+
+
+def _view(session: Session, row: ShipmentRow) -> ShipmentView:
+    logs, found = session.execute(
+        select(func.count(), func.coalesce(func.sum(TemperatureLogRow.excursions), 0)).where(
+            TemperatureLogRow.shipment_id == row.id
+        )
+    ).one()
+    return ShipmentView(
+        id=row.id,
+        order_id=row.order_id,
+        direction=row.direction,
+        courier=row.courier,
+        tracking=row.tracking,
+        low_c=row.low_c,
+        high_c=row.high_c,
+        created_at=row.created_at,
+        logs=logs,
+        excursions=found,
+    )
+
+
+def limits_for(ctx: ServiceContext, order: OrderRow, direction: str) -> TemperatureLimits:
+    if direction == "to_site":
+        material = ctx.network.product(order.product).starting_material
+        return FRESH if material is StartingMaterial.FRESH else CRYOPRESERVED
+    return CRYOPRESERVED
+
+
+def create_shipment(
+    ctx: ServiceContext, principal: Principal, order_id: str, body: NewShipment
+) -> ShipmentView:
+    principal.require(SHIPPERS[body.direction], f"create {body.direction} shipments")
+    with ctx.transaction() as session:
+        order = load_order(session, principal, order_id, for_update=True)
+        if OrderState(order.state) not in STATES[body.direction]:
+            raise Conflict(
+                f"order is {order.state}; a {body.direction} shipment needs one of "
+                f"{', '.join(sorted(STATES[body.direction]))}",
+                code="illegal-transition",
+            )
+        low, high = limits_for(ctx, order, body.direction)
+        row = ShipmentRow(
+            id=new_id("shp"),
+            order_id=order.id,
+            direction=body.direction,
+            courier=body.courier,
+            tracking=body.tracking,
+            low_c=low,
+            high_c=high,
+            created_at=ctx.now(),
+            created_by=principal.user_id,
+        )
+        session.add(row)
+        session.flush()
+        ctx.record(
+            session,
+            principal,
+            AuditAction.CREATE,
+            "shipment",
+            f"{order.id}/shipment/{row.id}",
+            [
+                ("direction", None, row.direction),
+                ("courier", None, row.courier),
+                ("tracking", None, row.tracking),
+                ("low_c", None, low),
+                ("high_c", None, high),
+            ],
+        )
+        return _view(session, row)
+
+
+def shipments(ctx: ServiceContext, principal: Principal, order_id: str) -> list[ShipmentView]:
+    with ctx.transaction() as session:
+        order = load_order(session, principal, order_id)
+        rows = session.scalars(
+            select(ShipmentRow)
+            .where(ShipmentRow.order_id == order.id)
+            .order_by(ShipmentRow.created_at)
+        )
+        return [_view(session, r) for r in rows]
+
+
+def upload_temperature_log(
+    ctx: ServiceContext, principal: Principal, order_id: str, shipment_id: str, data: bytes
+) -> TemperatureLogResult:
+    """Store a logger file and raise an exception on the order for each excursion."""
+    if len(data) > ctx.settings.max_upload_bytes:
+        raise Invalid(
+            f"the file has {len(data)} bytes; the limit is {ctx.settings.max_upload_bytes}",
+            field="body",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise Invalid(f"the file is not UTF-8 text (byte {err.start + 1})", field="body") from None
+    try:
+        readings = read_temperature_log(text)
+    except TemperatureLogError as err:
+        raise Invalid(str(err), field=f"body.line[{err.line}]") from None
+    if not readings:
+        raise Invalid("the temperature log has a header but no readings", field="body")
+    with ctx.transaction() as session:
+        order = load_order(session, principal, order_id, for_update=True)
+        shipment = session.get(ShipmentRow, shipment_id)
+        if shipment is None or shipment.order_id != order.id:
+            raise NotFound(f"order {order_id} has no shipment {shipment_id!r}", field="shipment_id")
+        if principal.role not in SHIPPERS[shipment.direction] | {Role.QA}:
+            raise Forbidden(
+                f"role {principal.role.value!r} may not upload logs of "
+                f"{shipment.direction} shipments"
+            )
+        found = excursions(readings, shipment.low_c, shipment.high_c)
+        log = TemperatureLogRow(
+            shipment_id=shipment.id,
+            uploaded_at=ctx.now(),
+            uploaded_by=principal.user_id,
+            sha256=hashlib.sha256(data).hexdigest(),
+            content=text,
+            readings=len(readings),
+            excursions=len(found),
+        )
+        session.add(log)
+        raised = []
+        for e in found:
+            limit = f"{e.limit_c:g} °C"
+            detail = (
+                f"shipment {shipment.id} ({shipment.direction}): {e.side} {limit} from "
+                f"{e.start.isoformat()} to {e.end.isoformat()} ({e.minutes:.0f} min, "
+                f"extreme {e.extreme_c:g} °C{', still outside at log end' if e.ongoing else ''})"
+            )
+            row = OrderExceptionRow(
+                order_id=order.id,
+                kind="temperature_excursion",
+                detail=detail,
+                raised_at=ctx.now(),
+                raised_by=principal.user_id,
+            )
+            session.add(row)
+            raised.append(row)
+        session.flush()
+        ctx.record(
+            session,
+            principal,
+            AuditAction.CREATE,
+            "temperature_log",
+            f"{order.id}/temperature-log/{log.id}",
+            [
+                ("sha256", None, log.sha256),
+                ("readings", None, log.readings),
+                ("excursions", None, log.excursions),
+            ],
+        )
+        for row in raised:
+            ctx.record(
+                session,
+                principal,
+                AuditAction.EXCEPTION,
+                "order_exception",
+                f"{order.id}/exception/{row.id}",
+                [("kind", None, row.kind), ("detail", None, row.detail)],
+            )
+        return TemperatureLogResult(
+            shipment=_view(session, shipment),
+            readings=len(readings),
+            excursions=[
+                ExcursionView(
+                    side=e.side.value,
+                    start=e.start,
+                    end=e.end,
+                    minutes=round(e.minutes, 1),
+                    limit_c=e.limit_c,
+                    extreme_c=e.extreme_c,
+                    ongoing=e.ongoing,
+                )
+                for e in found
+            ],
+            exceptions_raised=len(raised),
+        )

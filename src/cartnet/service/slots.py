@@ -1,0 +1,180 @@
+"""Manufacturing, apheresis and QC capacity in the database, and offers on top of it.
+
+The capacity of each resource and day comes from the network
+(:class:`~cartnet.schedule.capacity.CapacityCalendar`); what is booked lives in the
+``slot_usage`` table. :meth:`SlotLedger.reserve` takes one unit with
+``UPDATE ... SET booked = booked + 1 WHERE booked < capacity``: the database, not the
+process, decides who gets the last slot, so concurrent bookings cannot overbook on
+SQLite or PostgreSQL, in one server process or many.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cartnet.network.model import Network
+from cartnet.schedule.capacity import CapacityCalendar
+from cartnet.schedule.offers import OfferPlanner, SlotChain
+from cartnet.service.errors import Conflict
+from cartnet.store.tables import SlotUsageRow
+
+HORIZON_DAYS = 400
+"""How far ahead capacity can be offered and booked."""
+
+
+class SlotKind(StrEnum):
+    MANUFACTURING = "manufacturing"
+    APHERESIS = "apheresis"
+    QC = "qc"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One unit of capacity a booking holds."""
+
+    kind: SlotKind
+    resource: str
+    day: date
+
+
+def chain_claims(chain: SlotChain, center: str, calendar: CapacityCalendar) -> list[Claim]:
+    """The capacity a booked chain takes: its start, its apheresis, its QC day if limited."""
+    claims = [
+        Claim(SlotKind.MANUFACTURING, chain.site, chain.start),
+        Claim(SlotKind.APHERESIS, center, chain.apheresis),
+    ]
+    if _qc_limited(calendar, chain.site, chain.release):
+        claims.append(Claim(SlotKind.QC, chain.site, chain.release))
+    return claims
+
+
+def _qc_limited(calendar: CapacityCalendar, site: str, day: date) -> bool:
+    d = calendar.day(day)
+    if not 0 <= d < calendar.days:
+        return False
+    return bool(calendar.qc[calendar.site_index[site], d] < np.iinfo(np.int32).max)
+
+
+class SlotLedger:
+    """Capacity of one network: calendars per day, usage in the database."""
+
+    def __init__(self, network: Network, horizon_days: int = HORIZON_DAYS) -> None:
+        self.network = network
+        self.horizon_days = horizon_days
+        self._lock = threading.Lock()
+        self._base: CapacityCalendar | None = None
+        self._planner: OfferPlanner | None = None
+
+    def _calendar(self, today: date) -> CapacityCalendar:
+        with self._lock:
+            if self._base is None or self._base.origin != today:
+                self._base = CapacityCalendar(self.network, today, self.horizon_days)
+                self._planner = OfferPlanner(self.network, self._base, horizon_days=180)
+            return self._base
+
+    def snapshot_base(self, today: date) -> CapacityCalendar:
+        """The calendar from ``today`` with capacities only (read it, do not book in it)."""
+        return self._calendar(today)
+
+    def capacity(self, claim: Claim, today: date) -> int:
+        """How many units the resource has on the day (0 outside the horizon)."""
+        cal = self._calendar(today)
+        d = cal.day(claim.day)
+        if not 0 <= d < cal.days:
+            return 0
+        if claim.kind is SlotKind.MANUFACTURING:
+            return int(cal.slots[cal.site_index[claim.resource], d])
+        if claim.kind is SlotKind.APHERESIS:
+            return int(cal.apheresis[cal.center_index[claim.resource], d])
+        return int(min(cal.qc[cal.site_index[claim.resource], d], np.iinfo(np.int32).max))
+
+    def snapshot(self, session: Session, today: date) -> CapacityCalendar:
+        """The calendar from ``today`` with what the database says is booked."""
+        base = self._calendar(today)
+        cal = copy.copy(base)
+        cal.booked = np.zeros_like(base.slots)
+        cal.apheresis_booked = np.zeros_like(base.apheresis)
+        cal.qc_booked = np.zeros_like(base.qc)
+        cal.bookings = {}
+        last = today + timedelta(days=base.days - 1)
+        rows = session.execute(
+            select(
+                SlotUsageRow.kind, SlotUsageRow.resource, SlotUsageRow.day, SlotUsageRow.booked
+            ).where(SlotUsageRow.day >= today, SlotUsageRow.day <= last, SlotUsageRow.booked > 0)
+        )
+        for kind, resource, day, booked in rows:
+            d = (day - today).days
+            if kind == SlotKind.MANUFACTURING and resource in cal.site_index:
+                cal.booked[cal.site_index[resource], d] = booked
+            elif kind == SlotKind.APHERESIS and resource in cal.center_index:
+                cal.apheresis_booked[cal.center_index[resource], d] = booked
+            elif kind == SlotKind.QC and resource in cal.site_index:
+                cal.qc_booked[cal.site_index[resource], d] = booked
+        return cal
+
+    def planner(self, session: Session, today: date) -> OfferPlanner:
+        """An offer planner on the current bookings; approval and lane caches are shared."""
+        calendar = self.snapshot(session, today)
+        shared = self._planner
+        assert shared is not None
+        return OfferPlanner(
+            self.network,
+            calendar,
+            horizon_days=shared.horizon_days,
+            _approved=shared._approved,
+            _lanes=shared._lanes,
+        )
+
+    def reserve(self, session: Session, claims: list[Claim], today: date) -> None:
+        """Take every claim or raise :class:`Conflict` (the caller's transaction rolls back)."""
+        for claim in sorted(claims, key=lambda c: (c.kind.value, c.resource, c.day)):
+            capacity = self.capacity(claim, today)
+            _ensure_row(session, claim)
+            taken = session.execute(
+                update(SlotUsageRow)
+                .where(
+                    SlotUsageRow.kind == claim.kind.value,
+                    SlotUsageRow.resource == claim.resource,
+                    SlotUsageRow.day == claim.day,
+                    SlotUsageRow.booked < capacity,
+                )
+                .values(booked=SlotUsageRow.booked + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(
+                    f"the {claim.kind.value} capacity of {claim.resource} on {claim.day} was "
+                    "taken meanwhile; ask for offers again",
+                    code="slot-taken",
+                )
+
+    def give_back(self, session: Session, claims: list[Claim]) -> None:
+        """Return capacity a booking held (cancel, reschedule)."""
+        for claim in sorted(claims, key=lambda c: (c.kind.value, c.resource, c.day)):
+            session.execute(
+                update(SlotUsageRow)
+                .where(
+                    SlotUsageRow.kind == claim.kind.value,
+                    SlotUsageRow.resource == claim.resource,
+                    SlotUsageRow.day == claim.day,
+                    SlotUsageRow.booked > 0,
+                )
+                .values(booked=SlotUsageRow.booked - 1)
+                .execution_options(synchronize_session=False)
+            )
+
+
+def _ensure_row(session: Session, claim: Claim) -> None:
+    values = {"kind": claim.kind.value, "resource": claim.resource, "day": claim.day, "booked": 0}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(SlotUsageRow).values(**values).on_conflict_do_nothing())
