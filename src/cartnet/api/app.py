@@ -130,6 +130,10 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
 def _field_problem(error: dict[str, Any]) -> FieldProblem:
     location = [str(part) for part in error.get("loc", ())]
+    if error.get("type") == "json_invalid":
+        at = location[1] if len(location) > 1 else "?"
+        reason = (error.get("ctx") or {}).get("error", "JSON decode error")
+        return FieldProblem(field="body", message=f"not valid JSON at character {at}: {reason}")
     if location and location[0] in ("body", "query", "path", "header"):
         where = location[0]
         rest = location[1:]

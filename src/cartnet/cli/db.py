@@ -36,7 +36,7 @@ DB_OPTION = typer.Option(
 )
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -52,8 +52,8 @@ def db_upgrade(db: str | None = DB_OPTION) -> None:
     except DatabaseError as e:
         fail(str(e))
     except SQLAlchemyError as e:
-        fail(f"cannot migrate {_redacted(url)}: {e.__class__.__name__}: {e.args[0]}")
-    out.print(f"database at {_redacted(url)} is up to date", highlight=False, soft_wrap=True)
+        fail(f"cannot migrate {redacted(url)}: {e.__class__.__name__}: {e.args[0]}")
+    out.print(f"database at {redacted(url)} is up to date", highlight=False, soft_wrap=True)
 
 
 @audit_app.command("verify")
@@ -73,7 +73,7 @@ def audit_verify(db: str | None = DB_OPTION) -> None:
         fail(str(e))
     except SQLAlchemyError as e:
         fail(
-            f"cannot read the audit trail of {_redacted(url)}: {e.__class__.__name__}; "
+            f"cannot read the audit trail of {redacted(url)}: {e.__class__.__name__}; "
             "is the database migrated (`cartnet db upgrade`)?"
         )
     finally:

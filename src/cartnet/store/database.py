@@ -35,7 +35,8 @@ class DatabaseError(ValueError):
     """A database URL cartnet cannot use; the message says which and why."""
 
 
-def _data_dir() -> Path:
+def data_dir() -> Path:
+    """Where cartnet keeps its files on this machine (the SQLite database, the keys)."""
     try:
         from platformdirs import user_data_dir
     except ImportError:  # pragma: no cover - platformdirs is a declared dependency
@@ -45,7 +46,7 @@ def _data_dir() -> Path:
 
 def default_database_url() -> str:
     """The SQLite file in the user data directory (the directory is created on use)."""
-    return f"sqlite+pysqlite:///{_data_dir() / 'cartnet.db'}"
+    return f"sqlite+pysqlite:///{data_dir() / 'cartnet.db'}"
 
 
 def database_url(url: str | None = None) -> str:

@@ -1,0 +1,170 @@
+"""``cartnet serve`` and ``cartnet users``: run the orchestration service, manage accounts.
+
+Settings come from options, then ``CARTNET_*`` environment variables; the keys that
+seal patient identity and e-signatures are made on first start in the user data
+directory (mode 0600) unless ``CARTNET_PATIENT_KEY`` / ``CARTNET_SIGNING_KEY`` are set.
+The database is migrated on start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from cartnet.cli.common import err, fail, out
+from cartnet.cli.db import DB_OPTION, redacted
+from cartnet.ledger.roles import Role
+from cartnet.network import NetworkError, NetworkFileError
+from cartnet.service import ServiceError, accounts
+from cartnet.service.context import ServiceContext
+from cartnet.service.schemas import NewUser
+from cartnet.service.settings import ServiceSettings
+from cartnet.store.database import DatabaseError, data_dir, database_url
+
+users_app = typer.Typer(name="users", help="Manage the service's accounts.", no_args_is_help=True)
+
+NETWORK_OPTION = typer.Option(
+    None, "--network", help="Network the service runs (name or file); default kymriah-2020."
+)
+SCENARIO_OPTION = typer.Option(
+    None, "--scenario", help="Scenario of the network; default after-ema-2020."
+)
+
+
+@contextmanager
+def service(
+    db: str | None, network: str | None = None, scenario: str | None = None
+) -> Iterator[ServiceContext]:
+    """The service context for a command, with clean errors for bad settings."""
+    try:
+        settings = ServiceSettings.from_env(
+            key_dir=data_dir(),
+            database_url=database_url(db),
+            network=network,
+            scenario=scenario,
+        )
+    except ValidationError as e:
+        fail(
+            "the service settings are not valid",
+            [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()],
+        )
+    try:
+        ctx = ServiceContext.open(settings)
+    except (NetworkError, NetworkFileError, KeyError) as e:
+        fail(f"cannot load the network {settings.network!r}: {e}")
+    except DatabaseError as e:
+        fail(str(e))
+    except SQLAlchemyError as e:
+        fail(
+            f"cannot open the database {redacted(str(settings.database_url))}: "
+            f"{e.__class__.__name__}: {e.args[0]}"
+        )
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def serve(
+    db: str | None = DB_OPTION,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    network: str | None = NETWORK_OPTION,
+    scenario: str | None = SCENARIO_OPTION,
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Run the orchestration service (REST API under /api/v1, docs at /docs)."""
+    import uvicorn
+
+    from cartnet.api import create_app
+
+    with service(db, network, scenario) as ctx:
+        url = redacted(str(ctx.settings.database_url or database_url(None)))
+        err.print(
+            f"cartnet serve: database {url}, network {ctx.network.name}"
+            f" ({ctx.settings.scenario or 'no scenario'}), keys in {data_dir()}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        uvicorn.run(create_app(ctx), host=host, port=port, log_level=log_level)
+
+
+@users_app.command("create")
+def create(
+    username: str = typer.Argument(..., help="Login name."),
+    role: Role = typer.Option(..., "--role", help="The user's role."),
+    name: str = typer.Option(..., "--name", help="Printed name, as shown on signatures."),
+    center: str | None = typer.Option(None, help="Treatment center (center coordinators)."),
+    site: str | None = typer.Option(None, help="Manufacturing site (site operators, QA)."),
+    password: str = typer.Option(
+        ...,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        envvar="CARTNET_NEW_PASSWORD",
+        help="At least 12 characters; prompted if not given.",
+    ),
+    db: str | None = DB_OPTION,
+    network: str | None = NETWORK_OPTION,
+    scenario: str | None = SCENARIO_OPTION,
+) -> None:
+    """Create an account (the first administrator is made this way)."""
+    try:
+        new = NewUser(
+            username=username,
+            printed_name=name,
+            password=password,
+            role=role,
+            center=center,
+            site=site,
+        )
+    except ValidationError as e:
+        fail(
+            "cannot create the user",
+            [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()],
+        )
+    with service(db, network, scenario) as ctx:
+        try:
+            user = accounts.create_user(ctx, accounts.SYSTEM, new)
+        except ServiceError as e:
+            fail(f"{e.field + ': ' if e.field else ''}{e.detail}")
+    tenant = user.center or user.site
+    out.print(
+        f"created {user.username} ({user.role.value}{', ' + tenant if tenant else ''}), "
+        f"id {user.id}",
+        highlight=False,
+    )
+
+
+@users_app.command("list")
+def list_users(db: str | None = DB_OPTION) -> None:
+    """List the accounts."""
+    with service(db) as ctx:
+        admin = accounts.SYSTEM
+        users = accounts.list_users(ctx, admin)
+    for user in users:
+        tenant = user.center or user.site or ""
+        state = "" if user.active else " (disabled)"
+        out.print(
+            f"{user.username}\t{user.role.value}\t{tenant}\t{user.printed_name}{state}",
+            highlight=False,
+        )
+
+
+@users_app.command("revoke-tokens")
+def revoke_tokens(
+    username: str = typer.Argument(..., help="Login name."), db: str | None = DB_OPTION
+) -> None:
+    """Revoke every live bearer token of a user (they must log in again)."""
+    with service(db) as ctx:
+        with ctx.transaction() as session:
+            user = accounts.user_by_name(session, username)
+            if user is None:
+                fail(f"no user {username!r}")
+            user_id = user.id
+        count = accounts.revoke_user_tokens(ctx, accounts.SYSTEM, user_id)
+    out.print(f"revoked {count} token(s) of {username}", highlight=False)
