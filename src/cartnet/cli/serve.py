@@ -31,7 +31,7 @@ NETWORK_OPTION = typer.Option(
     None, "--network", help="Network the service runs (name or file); default kymriah-2020."
 )
 SCENARIO_OPTION = typer.Option(
-    None, "--scenario", help="Scenario of the network; default after-ema-2020."
+    None, "--scenario", help="Scenario of the network to apply; default none."
 )
 
 

@@ -38,7 +38,9 @@ class ServiceSettings(BaseModel):
     """``None``: ``$CARTNET_DATABASE_URL`` or the SQLite file in the user data directory."""
     network: str = "kymriah-2020"
     """A packaged network name or a network file."""
-    scenario: str | None = "after-ema-2020"
+    scenario: str | None = None
+    """A scenario of the network to apply (kymriah-2020 without one is the network after
+    the July 2020 EMA approvals)."""
     fin: str = "W9999"
     """ISBT 128 Facility Identification Number of the issuing organisation (CoI, DIN)."""
     patient_key: str
