@@ -99,7 +99,7 @@ def create_user(ctx: ServiceContext, by: Principal, new: NewUser) -> UserView:
 
 def list_users(ctx: ServiceContext, by: Principal) -> list[UserView]:
     by.require({Role.ADMIN}, "list users")
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         return [_view(r) for r in session.scalars(select(UserRow).order_by(UserRow.username))]
 
 
@@ -128,7 +128,7 @@ def login(ctx: ServiceContext, username: str, password: str) -> TokenIssued:
 
 def authenticate(ctx: ServiceContext, token: str) -> Principal:
     """The principal a bearer token stands for; :class:`Unauthorized` if it does not."""
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         found = session.execute(
             select(TokenRow.revoked_at, TokenRow.expires_at, UserRow)
             .join(UserRow, UserRow.id == TokenRow.user_id)

@@ -25,7 +25,7 @@ from cartnet.service.access import Principal
 from cartnet.service.security import PatientVault
 from cartnet.service.settings import ServiceSettings
 from cartnet.service.slots import SlotLedger
-from cartnet.store.database import make_engine, make_session_factory, upgrade
+from cartnet.store.database import READ_ONLY, make_engine, make_session_factory, upgrade
 from cartnet.store.repository import AuditRepository
 from cartnet.store.tables import CounterRow
 
@@ -86,6 +86,13 @@ class ServiceContext:
     def transaction(self) -> Iterator[Session]:
         """One use case: everything it writes commits together, or nothing does."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A use case that only reads: it does not take SQLite's write lock."""
+        with self.sessions() as session, session.begin():
+            session.connection(execution_options=READ_ONLY)
             yield session
 
     def record(

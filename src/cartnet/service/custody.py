@@ -294,7 +294,7 @@ def record_signed_step(
 
 def custody_chain(ctx: ServiceContext, principal: Principal, order_id: str) -> list[CustodyView]:
     """Every custody event of the order, refused scans included, in time order."""
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         order = load_order(session, principal, order_id)
         rows = session.scalars(
             select(CustodyEventRow)

@@ -16,7 +16,7 @@ LABEL_READERS = frozenset({Role.CENTER_COORDINATOR, Role.SITE_OPERATOR, Role.QA,
 
 def label_content(ctx: ServiceContext, principal: Principal, order_id: str) -> LabelContent:
     principal.require(LABEL_READERS, "print labels")
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         row = load_order(session, principal, order_id)
         view = order_view(ctx, session, row)
     expiry = (

@@ -236,7 +236,7 @@ def _pseudonym() -> str:
 
 
 def get_order(ctx: ServiceContext, principal: Principal, order_id: str) -> OrderView:
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         return order_view(ctx, session, load_order(session, principal, order_id))
 
 
@@ -276,7 +276,7 @@ def list_orders(
             )
         )
     query = query.order_by(OrderRow.created_at, OrderRow.id).limit(limit + 1)
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         rows = list(session.scalars(query))
         items = [order_view(ctx, session, r) for r in rows[:limit]]
     next_cursor = _cursor(rows[limit - 1]) if len(rows) > limit else None
@@ -342,7 +342,7 @@ def offers(
     if not 1 <= per_site <= 10:
         raise Invalid("per_site must be 1-10", field="per_site")
     today = ctx.today()
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         row = load_order(session, principal, order_id)
         earliest = max(earliest_apheresis or row.earliest_apheresis, row.earliest_apheresis, today)
         if earliest > today + timedelta(days=ctx.slots.horizon_days - 200):
@@ -605,7 +605,7 @@ require_no_open_exceptions = _require_no_open_exceptions
 
 def order_audit(ctx: ServiceContext, principal: Principal, order_id: str) -> list[AuditEntryView]:
     """Every audit entry about the order and its records, oldest first."""
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         row = load_order(session, principal, order_id)
         steps = select(func.distinct(AuditEntryRow.entity_id))  # noqa: F841  (readability)
         rows = session.scalars(
@@ -644,7 +644,7 @@ def aggregates(ctx: ServiceContext, principal: Principal) -> Aggregates:
         ).all()
         return [CountRow(key=str(key) if key is not None else "(none)", count=n) for key, n in rows]
 
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         total = session.scalar(select(func.count()).select_from(OrderRow)) or 0
         open_ = session.scalar(
             select(func.count())
@@ -685,7 +685,7 @@ def site_capacity(
         days=ctx.slots.horizon_days
     ):
         raise Invalid(f"from must lie within the booking horizon starting {today}", field="from")
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         cal = ctx.slots.snapshot(session, today)
     i = cal.site_index[site]
     d0 = cal.day(start)

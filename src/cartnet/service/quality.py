@@ -93,7 +93,7 @@ def add_qc_result(
 
 
 def qc_results(ctx: ServiceContext, principal: Principal, order_id: str) -> list[QcResultView]:
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         order = load_order(session, principal, order_id)
         rows = session.scalars(
             select(QcResultRow).where(QcResultRow.order_id == order.id).order_by(QcResultRow.id)
@@ -104,7 +104,7 @@ def qc_results(ctx: ServiceContext, principal: Principal, order_id: str) -> list
 def order_exceptions(
     ctx: ServiceContext, principal: Principal, order_id: str
 ) -> list[ExceptionView]:
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         order = load_order(session, principal, order_id)
         rows = session.scalars(
             select(OrderExceptionRow)

@@ -118,7 +118,7 @@ def create_shipment(
 
 
 def shipments(ctx: ServiceContext, principal: Principal, order_id: str) -> list[ShipmentView]:
-    with ctx.transaction() as session:
+    with ctx.reading() as session:
         order = load_order(session, principal, order_id)
         rows = session.scalars(
             select(ShipmentRow)

@@ -8,6 +8,7 @@ SQLite (``sqlite+pysqlite:///path``) runs in WAL mode with foreign keys on, and 
 transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock at once, so two
 writers queue (up to the busy timeout) instead of one failing half-way when it tries to
 upgrade a read snapshot that has gone stale. That serializes audit appends on SQLite;
+transactions that only read (:data:`READ_ONLY`) use a deferred ``BEGIN`` instead.
 PostgreSQL (``postgresql+psycopg://``) serializes them with a row lock instead
 (:mod:`cartnet.store.repository`).
 """
@@ -29,6 +30,10 @@ DATABASE_URL_VARIABLE = "CARTNET_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 """How long a SQLite writer waits for another one's transaction before giving up."""
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+READ_ONLY_OPTION = "cartnet_read_only"
+READ_ONLY = {READ_ONLY_OPTION: True, "postgresql_readonly": True}
+"""Execution options of a transaction that only reads: on SQLite a plain (deferred)
+``BEGIN``, so readers do not queue behind writers; on PostgreSQL ``READ ONLY``."""
 
 
 class DatabaseError(ValueError):
@@ -104,7 +109,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
