@@ -33,7 +33,7 @@ from cartnet.network.entities import Regulator, Scope
 from cartnet.schedule.offers import Exclusion, OfferRequest, SlotChain
 from cartnet.service.access import Principal, load_order, visible_orders
 from cartnet.service.context import ServiceContext, new_id
-from cartnet.service.errors import Conflict, Forbidden, Invalid, NotFound
+from cartnet.service.errors import Conflict, Invalid, NotFound
 from cartnet.service.idempotency import Idempotency
 from cartnet.service.schemas import (
     Aggregates,
@@ -554,7 +554,7 @@ def apply_event(
     with ctx.transaction() as session:
         row = load_order(session, principal, order_id, for_update=True)
         if body.event is OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS:
-            _require_no_open_exceptions(session, row)
+            require_no_open_exceptions(session, row)
         step = take_step(
             ctx,
             session,
@@ -583,7 +583,7 @@ def _restart_manufacturing(ctx: ServiceContext, row: OrderRow) -> None:
             setattr(row, name, value + shift)
 
 
-def _require_no_open_exceptions(session: Session, row: OrderRow) -> None:
+def require_no_open_exceptions(session: Session, row: OrderRow) -> None:
     open_ = session.scalars(
         select(OrderExceptionRow.id).where(
             OrderExceptionRow.order_id == row.id, OrderExceptionRow.closed_at.is_(None)
@@ -597,9 +597,6 @@ def _require_no_open_exceptions(session: Session, row: OrderRow) -> None:
         )
 
 
-require_no_open_exceptions = _require_no_open_exceptions
-
-
 # --- audit trail, aggregates, capacity ----------------------------------------------------
 
 
@@ -607,7 +604,6 @@ def order_audit(ctx: ServiceContext, principal: Principal, order_id: str) -> lis
     """Every audit entry about the order and its records, oldest first."""
     with ctx.reading() as session:
         row = load_order(session, principal, order_id)
-        steps = select(func.distinct(AuditEntryRow.entity_id))  # noqa: F841  (readability)
         rows = session.scalars(
             select(AuditEntryRow)
             .where(
@@ -699,8 +695,3 @@ def site_capacity(
             for d in range(d0, d0 + days)
         ],
     )
-
-
-def forbid_admin_orders(principal: Principal) -> None:
-    if principal.role is Role.ADMIN:
-        raise Forbidden("administrators manage accounts, not orders")
