@@ -49,9 +49,7 @@ ORDER_READERS = frozenset(
 )
 
 
-def visible_orders(
-    principal: Principal, query: Select[OrderRow] | None = None
-) -> Select[OrderRow]:
+def visible_orders(principal: Principal, query: Select[OrderRow] | None = None) -> Select[OrderRow]:
     """``query`` (default: all orders) narrowed to what ``principal`` may see."""
     q = select(OrderRow) if query is None else query
     role = principal.role

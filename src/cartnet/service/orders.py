@@ -347,7 +347,7 @@ def offers(
         earliest = max(earliest_apheresis or row.earliest_apheresis, row.earliest_apheresis, today)
         if earliest > today + timedelta(days=ctx.slots.horizon_days - 200):
             raise Invalid(f"{earliest} is beyond the booking horizon", field="earliest_apheresis")
-        planner = ctx.slots.planner(session, today)
+        planner = ctx.slots.planner(session, today, centers=[row.center])
         found = planner.offers(_request(row, earliest), k=k, per_site=per_site, today=today)
     return OfferList(
         order_id=order_id,
@@ -368,7 +368,7 @@ def _chain(
         raise Invalid(
             f"start {start} must be after today ({today}) and by {horizon}", field="start"
         )
-    planner = ctx.slots.planner(session, today)
+    planner = ctx.slots.planner(session, today, sites=[site], centers=[row.center])
     earliest = max(row.earliest_apheresis, today)
     found = planner.chain(_request(row, earliest), site, start, today=today)
     if isinstance(found, Exclusion):

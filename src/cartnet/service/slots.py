@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -97,8 +98,19 @@ class SlotLedger:
             return int(cal.apheresis[cal.center_index[claim.resource], d])
         return int(min(cal.qc[cal.site_index[claim.resource], d], np.iinfo(np.int32).max))
 
-    def snapshot(self, session: Session, today: date) -> CapacityCalendar:
-        """The calendar from ``today`` with what the database says is booked."""
+    def snapshot(
+        self,
+        session: Session,
+        today: date,
+        *,
+        sites: Collection[str] | None = None,
+        centers: Collection[str] | None = None,
+    ) -> CapacityCalendar:
+        """The calendar from ``today`` with what the database says is booked.
+
+        ``sites`` / ``centers`` limit what is loaded to what the caller will look at (an
+        offer for one patient needs one center's apheresis days, not every center's).
+        """
         base = self._calendar(today)
         cal = copy.copy(base)
         cal.booked = np.zeros_like(base.slots)
@@ -106,12 +118,15 @@ class SlotLedger:
         cal.qc_booked = np.zeros_like(base.qc)
         cal.bookings = {}
         last = today + timedelta(days=base.days - 1)
-        rows = session.execute(
-            select(
-                SlotUsageRow.kind, SlotUsageRow.resource, SlotUsageRow.day, SlotUsageRow.booked
-            ).where(SlotUsageRow.day >= today, SlotUsageRow.day <= last, SlotUsageRow.booked > 0)
-        )
-        for kind, resource, day, booked in rows:
+        query = select(
+            SlotUsageRow.kind, SlotUsageRow.resource, SlotUsageRow.day, SlotUsageRow.booked
+        ).where(SlotUsageRow.day >= today, SlotUsageRow.day <= last, SlotUsageRow.booked > 0)
+        is_apheresis = SlotUsageRow.kind == SlotKind.APHERESIS.value
+        if sites is not None:
+            query = query.where(is_apheresis | SlotUsageRow.resource.in_(list(sites)))
+        if centers is not None:
+            query = query.where(~is_apheresis | SlotUsageRow.resource.in_(list(centers)))
+        for kind, resource, day, booked in session.execute(query):
             d = (day - today).days
             if kind == SlotKind.MANUFACTURING and resource in cal.site_index:
                 cal.booked[cal.site_index[resource], d] = booked
@@ -121,9 +136,19 @@ class SlotLedger:
                 cal.qc_booked[cal.site_index[resource], d] = booked
         return cal
 
-    def planner(self, session: Session, today: date) -> OfferPlanner:
-        """An offer planner on the current bookings; approval and lane caches are shared."""
-        calendar = self.snapshot(session, today)
+    def planner(
+        self,
+        session: Session,
+        today: date,
+        *,
+        sites: Collection[str] | None = None,
+        centers: Collection[str] | None = None,
+    ) -> OfferPlanner:
+        """An offer planner on the current bookings; approval and lane caches are shared.
+
+        Only the bookings of ``sites`` and ``centers`` are loaded (all when ``None``).
+        """
+        calendar = self.snapshot(session, today, sites=sites, centers=centers)
         shared = self._planner
         assert shared is not None
         return OfferPlanner(
