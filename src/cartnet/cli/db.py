@@ -20,6 +20,7 @@ from cartnet.store import (
     make_session_factory,
     upgrade,
 )
+from cartnet.store.records import order_record_problems
 
 db_app = typer.Typer(
     name="db", help="Create or migrate the cartnet database.", no_args_is_help=True
@@ -58,7 +59,8 @@ def db_upgrade(db: str | None = DB_OPTION) -> None:
 
 @audit_app.command("verify")
 def audit_verify(db: str | None = DB_OPTION) -> None:
-    """Recompute the hash chain; list every entry that was edited, deleted or moved."""
+    """Recompute the hash chain; list every entry edited, deleted, moved or inserted, and
+    every order whose stored row disagrees with its audit trail."""
     url = database_url(db)
     try:
         engine = make_engine(url)
@@ -67,7 +69,8 @@ def audit_verify(db: str | None = DB_OPTION) -> None:
     repository = AuditRepository()
     try:
         with make_session_factory(engine)() as session, session.begin():
-            problems = repository.verify(session)
+            problems = [str(p) for p in repository.verify(session)]
+            problems += order_record_problems(session)
             count = repository.count(session)
     except ChainHeadMissingError as e:
         fail(str(e))
@@ -87,4 +90,7 @@ def audit_verify(db: str | None = DB_OPTION) -> None:
         for problem in problems:
             err.print(f"  {problem}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
-    out.print(f"audit trail verified: {count} entries", highlight=False)
+    out.print(
+        f"audit trail verified: {count} entries; every order agrees with its trail",
+        highlight=False,
+    )
