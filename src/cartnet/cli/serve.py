@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from pydantic import ValidationError
@@ -22,13 +23,20 @@ from cartnet.network import NetworkError, NetworkFileError
 from cartnet.service import ServiceError, accounts
 from cartnet.service.context import ServiceContext
 from cartnet.service.schemas import NewUser
-from cartnet.service.settings import ServiceSettings
+from cartnet.service.settings import ConfigFileError, ServiceSettings
 from cartnet.store.database import DatabaseError, data_dir, database_url
 
 users_app = typer.Typer(name="users", help="Manage the service's accounts.", no_args_is_help=True)
 
 NETWORK_OPTION = typer.Option(
     None, "--network", help="Network the service runs (name or file); default kymriah-2020."
+)
+CONFIG_OPTION = typer.Option(
+    None,
+    "--config",
+    envvar="CARTNET_CONFIG",
+    help="Service configuration file (YAML): FIN, signature rules, product and tissue "
+    "establishment codes, limits; see docs/reference/service-api.md.",
 )
 SCENARIO_OPTION = typer.Option(
     None, "--scenario", help="Scenario of the network to apply; default none."
@@ -37,15 +45,24 @@ SCENARIO_OPTION = typer.Option(
 
 @contextmanager
 def service(
-    db: str | None, network: str | None = None, scenario: str | None = None
+    db: str | None,
+    network: str | None = None,
+    scenario: str | None = None,
+    config: Path | None = None,
 ) -> Iterator[ServiceContext]:
     """The service context for a command, with clean errors for bad settings."""
     try:
         settings = ServiceSettings.from_env(
             key_dir=data_dir(),
+            config=config,
             database_url=database_url(db),
             network=network,
             scenario=scenario,
+        )
+    except ConfigFileError as e:
+        fail(
+            f"the service configuration has {len(e.problems)} problem(s)",
+            [str(p) for p in e.problems],
         )
     except ValidationError as e:
         fail(
@@ -75,6 +92,7 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     network: str | None = NETWORK_OPTION,
     scenario: str | None = SCENARIO_OPTION,
+    config: Path | None = CONFIG_OPTION,
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Run the orchestration service (REST API under /api/v1, docs at /docs)."""
@@ -82,7 +100,7 @@ def serve(
 
     from cartnet.api import create_app
 
-    with service(db, network, scenario) as ctx:
+    with service(db, network, scenario, config) as ctx:
         url = redacted(str(ctx.settings.database_url or database_url(None)))
         err.print(
             f"cartnet serve: database {url}, network {ctx.network.name}"
@@ -111,6 +129,7 @@ def create(
     db: str | None = DB_OPTION,
     network: str | None = NETWORK_OPTION,
     scenario: str | None = SCENARIO_OPTION,
+    config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Create an account (the first administrator is made this way)."""
     try:
@@ -127,7 +146,7 @@ def create(
             "cannot create the user",
             [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()],
         )
-    with service(db, network, scenario) as ctx:
+    with service(db, network, scenario, config) as ctx:
         try:
             user = accounts.create_user(ctx, accounts.SYSTEM, new)
         except ServiceError as e:

@@ -16,10 +16,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cartnet.fielderrors import field_message, field_path
 from cartnet.identity import FacilityId
 from cartnet.ledger.signatures import SignaturePolicy
+from cartnet.yamlfile import (
+    FileProblem,
+    InputFileError,
+    line_of,
+    load_mapping,
+    node_tree,
+    read_text,
+)
 
 PREFIX = "CARTNET_"
 
@@ -77,6 +86,14 @@ class ServiceSettings(BaseModel):
             raise ValueError(f"must encode 32 bytes, got {len(raw)}")
         return value
 
+    @field_validator("signature_rules")
+    @classmethod
+    def _signature_rules(
+        cls, value: Mapping[str, Mapping[str, int]]
+    ) -> Mapping[str, Mapping[str, int]]:
+        SignaturePolicy.from_mapping(value)
+        return value
+
     @property
     def facility(self) -> FacilityId:
         return FacilityId.parse(self.fin)
@@ -95,17 +112,21 @@ class ServiceSettings(BaseModel):
         environ: Mapping[str, str] | None = None,
         *,
         key_dir: Path | None = None,
+        config: Path | None = None,
         **given: object,
     ) -> ServiceSettings:
         """Settings from ``CARTNET_*`` variables, overridden by ``given``.
 
-        Without ``CARTNET_PATIENT_KEY`` / ``CARTNET_SIGNING_KEY`` the keys are read from
-        files in ``key_dir`` (the user data directory), made on first start with mode
-        0600: a single-machine installation works with nothing to configure, and its
+        A ``config`` file (or ``$CARTNET_CONFIG``) comes first, the environment overrides
+        it, ``given`` overrides both. Without ``CARTNET_PATIENT_KEY`` /
+        ``CARTNET_SIGNING_KEY`` the keys are read from files in ``key_dir`` (the user data
+        directory), made on first start with mode 0600: a single-machine installation
+        works with nothing to configure, and its
         keys survive restarts.
         """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        path = config or (Path(env[PREFIX + "CONFIG"]) if env.get(PREFIX + "CONFIG") else None)
+        values: dict[str, object] = {} if path is None else read_config(path)
         for name in ("database_url", "network", "scenario", "fin", "token_hours"):
             text = env.get(PREFIX + name.upper())
             if text:
@@ -130,3 +151,43 @@ def _key_file(path: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")
     return key
+
+
+class ConfigFileError(InputFileError):
+    """A service configuration file that cannot be used; every problem with its line."""
+
+
+CONFIG_FIELDS = frozenset(ServiceSettings.model_fields) - {"patient_key", "signing_key"}
+"""What a configuration file may set: everything but the keys, which are secrets."""
+
+
+def read_config(path: Path) -> dict[str, object]:
+    """The settings in a YAML file, checked; :class:`ConfigFileError` names file and line."""
+    name = str(path)
+    text = read_text(path, ConfigFileError)
+    data = load_mapping(text, name, "service configuration", ConfigFileError)
+    root = node_tree(text)
+    problems = [
+        FileProblem(
+            name,
+            line_of(root, key),
+            key,
+            "keys belong in CARTNET_PATIENT_KEY / CARTNET_SIGNING_KEY or the key "
+            "files, not in a configuration file"
+            if key in ("patient_key", "signing_key")
+            else "unknown setting",
+        )
+        for key in data
+        if key not in CONFIG_FIELDS
+    ]
+    if not problems:
+        dummy = {"patient_key": new_key(), "signing_key": new_key()}
+        try:
+            ServiceSettings.model_validate({**data, **dummy})
+        except ValidationError as err:
+            for e in err.errors():
+                where = field_path(e["loc"])
+                problems.append(FileProblem(name, line_of(root, where), where, field_message(e)))
+    if problems:
+        raise ConfigFileError(problems)
+    return data
