@@ -632,7 +632,7 @@ def order_audit(ctx: ServiceContext, principal: Principal, order_id: str) -> lis
 
 def aggregates(ctx: ServiceContext, principal: Principal) -> Aggregates:
     """Counts of orders by state, site and market, and open exceptions."""
-    principal.require({Role.PLANNER, Role.ADMIN, Role.QA, Role.LOGISTICS}, "read aggregates")
+    principal.require({Role.PLANNER, Role.LOGISTICS}, "read aggregates")
 
     def counts(session: Session, column: object) -> list[CountRow]:
         rows = session.execute(

@@ -31,7 +31,7 @@ from cartnet.ledger.signatures import (
     record_hash,
     sign,
 )
-from cartnet.service.access import Principal
+from cartnet.service.access import Principal, visible_orders
 from cartnet.service.accounts import DatabasePasswordCheck, user_by_name
 from cartnet.service.context import ServiceContext, new_id
 from cartnet.service.errors import Conflict, Forbidden, Invalid, Unauthorized
@@ -96,6 +96,7 @@ def take_step(
             step.id,
             content,
             needed,
+            order.id,
         )
     elif signatures:
         raise Invalid(f"{event.value} is not a signed step; send no signatures", field="signatures")
@@ -169,6 +170,7 @@ def _signatures(
     record_id: str,
     content: Mapping[str, object],
     needed: int,
+    order_id: str,
 ) -> list[ElectronicSignature]:
     """Check each signer's password and authority and sign; enough different people."""
     if not given:
@@ -186,9 +188,15 @@ def _signatures(
                 f"signature {i + 1}: wrong username or password", field=f"signatures.{i}"
             )
         role = Role(user.role)
+        signer = Principal(user.id, user.username, user.printed_name, role, user.center, user.site)
         if role not in roles and role is not Role.QA:
             raise Forbidden(
                 f"signature {i + 1}: {user.printed_name} ({role.value}) may not sign this step"
+            )
+        if i > 0 and not _may_see(session, signer, order_id):
+            raise Forbidden(
+                f"signature {i + 1}: {user.printed_name} works for another center or site and "
+                "may not sign for this order"
             )
         try:
             signed.append(
@@ -215,6 +223,12 @@ def _signatures(
             field="signatures",
         )
     return signed
+
+
+def _may_see(session: Session, signer: Principal, order_id: str) -> bool:
+    """Whether a co-signer's tenancy covers the order (QA and operators: its site)."""
+    query = visible_orders(signer, select(OrderRow).where(OrderRow.id == order_id))
+    return session.scalar(query) is not None
 
 
 def _signature_row(sig: ElectronicSignature) -> SignatureRow:
