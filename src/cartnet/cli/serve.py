@@ -21,7 +21,7 @@ from cartnet.cli.db import DB_OPTION, redacted
 from cartnet.ledger.roles import Role
 from cartnet.network import NetworkError, NetworkFileError
 from cartnet.service import ServiceError, accounts
-from cartnet.service.context import ServiceContext
+from cartnet.service.context import KeyMismatchError, ServiceContext
 from cartnet.service.schemas import NewUser
 from cartnet.service.settings import ConfigFileError, ServiceSettings
 from cartnet.store.database import DatabaseError, data_dir, database_url
@@ -55,7 +55,7 @@ def service(
         settings = ServiceSettings.from_env(
             key_dir=data_dir(),
             config=config,
-            database_url=database_url(db),
+            database_url=db,
             network=network,
             scenario=scenario,
         )
@@ -73,11 +73,11 @@ def service(
         ctx = ServiceContext.open(settings)
     except (NetworkError, NetworkFileError, KeyError) as e:
         fail(f"cannot load the network {settings.network!r}: {e}")
-    except DatabaseError as e:
+    except (DatabaseError, KeyMismatchError) as e:
         fail(str(e))
     except SQLAlchemyError as e:
         fail(
-            f"cannot open the database {redacted(str(settings.database_url))}: "
+            f"cannot open the database {redacted(database_url(settings.database_url))}: "
             f"{e.__class__.__name__}: {e.args[0]}"
         )
     try:
@@ -101,7 +101,7 @@ def serve(
     from cartnet.api import create_app
 
     with service(db, network, scenario, config) as ctx:
-        url = redacted(str(ctx.settings.database_url or database_url(None)))
+        url = redacted(database_url(ctx.settings.database_url))
         err.print(
             f"cartnet serve: database {url}, network {ctx.network.name}"
             f" ({ctx.settings.scenario or 'no scenario'}), keys in {data_dir()}",

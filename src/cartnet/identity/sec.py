@@ -222,7 +222,7 @@ class SingleEuropeanCode:
         Product Description Code and its split number is ``tds`` (ICCBBA ST-012).
         ``expiry`` None is written 00000000.
         """
-        _check_isbt_product_code(product_code)
+        check_isbt_product_code(product_code)
         return cls(
             tissue_establishment=tissue_establishment,
             donation_number=din.code,
@@ -302,7 +302,7 @@ class SingleEuropeanCode:
         return string_schema(cls, cls.parse)
 
 
-def _check_isbt_product_code(product_code: str) -> None:
+def check_isbt_product_code(product_code: str) -> None:
     """Validate an 8-character ISBT 128 Product Code ``αooootds`` (ST-001 §2.4.3)."""
     rules = (
         ("Product Description Code", 0, 1, _ALPHA, "a capital letter"),

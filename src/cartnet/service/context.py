@@ -7,6 +7,8 @@ of work of every use case: commit on success, roll back on any error.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -14,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from cartnet.ledger.audit import AuditAction, Change, ReasonCode
@@ -25,9 +26,15 @@ from cartnet.service.access import Principal
 from cartnet.service.security import PatientVault
 from cartnet.service.settings import ServiceSettings
 from cartnet.service.slots import SlotLedger
-from cartnet.store.database import READ_ONLY, make_engine, make_session_factory, upgrade
+from cartnet.store.database import (
+    READ_ONLY,
+    insert_or_ignore,
+    make_engine,
+    make_session_factory,
+    upgrade,
+)
 from cartnet.store.repository import AuditRepository
-from cartnet.store.tables import CounterRow
+from cartnet.store.tables import CounterRow, KeyCheckRow
 
 
 def _utc_now() -> datetime:
@@ -67,7 +74,34 @@ class ServiceContext:
         if migrate:
             upgrade(settings.database_url)
         engine = make_engine(settings.database_url, **engine_options)
-        return cls(settings, network, engine, make_session_factory(engine), clock)
+        ctx = cls(settings, network, engine, make_session_factory(engine), clock)
+        try:
+            ctx.check_keys()
+        except Exception:
+            engine.dispose()
+            raise
+        return ctx
+
+    def check_keys(self) -> None:
+        """Refuse keys other than those the database was written with.
+
+        A server started with a new patient key could not open any stored identity, and
+        one with a new signing key would make every stored signature look forged; the
+        first start records a fingerprint of each key, later starts compare.
+        """
+        with self.transaction() as session:
+            for name, key in (
+                ("patient_key", self.settings.patient_key),
+                ("signing_key", self.settings.signing_key),
+            ):
+                fingerprint = key_fingerprint(key)
+                insert_or_ignore(session, KeyCheckRow, name=name, fingerprint=fingerprint)
+                stored = session.get(KeyCheckRow, name)
+                if stored is not None and stored.fingerprint != fingerprint:
+                    raise KeyMismatchError(
+                        f"the {name.replace('_', ' ')} is not the one this database was written "
+                        f"with; set CARTNET_{name.upper()} (or the key file) to the original key"
+                    )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -122,11 +156,7 @@ class ServiceContext:
 
     def next_number(self, session: Session, counter: str, first: int = 1) -> int:
         """The next value of a named counter; the row lock serializes concurrent callers."""
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        session.execute(
-            insert(CounterRow).values(name=counter, value=first - 1).on_conflict_do_nothing()
-        )
+        insert_or_ignore(session, CounterRow, name=counter, value=first - 1)
         value = session.execute(
             update(CounterRow)
             .where(CounterRow.name == counter)
@@ -134,6 +164,15 @@ class ServiceContext:
             .returning(CounterRow.value)
         ).scalar_one()
         return int(value)
+
+
+class KeyMismatchError(RuntimeError):
+    """The configured keys are not those the database's records were made with."""
+
+
+def key_fingerprint(key: str) -> str:
+    """An HMAC of a fixed text under the key: tells keys apart, reveals nothing of them."""
+    return hmac.new(key.encode(), b"cartnet key check", hashlib.sha256).hexdigest()
 
 
 def new_id(prefix: str) -> str:

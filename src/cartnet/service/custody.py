@@ -22,6 +22,7 @@ from cartnet.service.access import Principal, load_order
 from cartnet.service.context import ServiceContext
 from cartnet.service.errors import Conflict, Forbidden
 from cartnet.service.orders import order_view, require_no_open_exceptions
+from cartnet.service.quality import current_batch_results
 from cartnet.service.schemas import CustodyRequest, CustodyView, StepRequest, StepResult
 from cartnet.service.steps import step_view, take_step
 from cartnet.store.tables import (
@@ -29,7 +30,6 @@ from cartnet.store.tables import (
     CustodyEventRow,
     OrderExceptionRow,
     OrderRow,
-    QcResultRow,
 )
 
 STEP_EVENTS: dict[CustodyStep, OrderEvent | None] = {
@@ -189,6 +189,7 @@ def _accept(
     event = STEP_EVENTS[body.step]
     if event is OrderEvent.RELEASE:
         _require_passed_qc(session, order)
+    if event in (OrderEvent.RELEASE, OrderEvent.INFUSE):
         require_no_open_exceptions(session, order)
     changes = []
     if event is OrderEvent.COLLECT_APHERESIS:
@@ -251,7 +252,7 @@ def _allocate_din(ctx: ServiceContext, session: Session) -> DonationIdentificati
 
 
 def _require_passed_qc(session: Session, order: OrderRow) -> None:
-    results = session.scalars(select(QcResultRow).where(QcResultRow.order_id == order.id)).all()
+    results = current_batch_results(session, order)
     if not results:
         raise Conflict(
             "no QC results are recorded for this batch; QA cannot release it", code="qc-missing"

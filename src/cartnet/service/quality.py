@@ -8,10 +8,11 @@ update, the exception itself stays.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from cartnet.ledger.audit import AuditAction
-from cartnet.ledger.lifecycle import OrderState
+from cartnet.ledger.lifecycle import OrderEvent, OrderState
 from cartnet.ledger.roles import Role
 from cartnet.service.access import Principal, load_order
 from cartnet.service.context import ServiceContext
@@ -22,7 +23,7 @@ from cartnet.service.schemas import (
     NewQcResult,
     QcResultView,
 )
-from cartnet.store.tables import OrderExceptionRow, QcResultRow
+from cartnet.store.tables import OrderExceptionRow, OrderRow, OrderStepRow, QcResultRow
 
 QC_RECORDERS = frozenset({Role.SITE_OPERATOR, Role.QA})
 
@@ -72,6 +73,7 @@ def add_qc_result(
             specification=body.specification,
             passed=body.passed,
             tested_at=body.tested_at,
+            recorded_at=ctx.now(),
             recorded_by=principal.user_id,
         )
         session.add(row)
@@ -90,6 +92,24 @@ def add_qc_result(
             ],
         )
         return qc_view(row)
+
+
+def current_batch_results(session: Session, order: OrderRow) -> list[QcResultRow]:
+    """QC results of the batch now in QC: those recorded since manufacturing last ended.
+
+    A re-manufactured batch is tested anew; the failed results of the first batch stay
+    on record but do not count against the second.
+    """
+    ended = session.scalar(
+        select(func.max(OrderStepRow.at)).where(
+            OrderStepRow.order_id == order.id,
+            OrderStepRow.event == OrderEvent.COMPLETE_MANUFACTURING.value,
+        )
+    )
+    query = select(QcResultRow).where(QcResultRow.order_id == order.id)
+    if ended is not None:
+        query = query.where(QcResultRow.recorded_at >= ended)
+    return list(session.scalars(query.order_by(QcResultRow.id)))
 
 
 def qc_results(ctx: ServiceContext, principal: Principal, order_id: str) -> list[QcResultView]:

@@ -19,7 +19,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cartnet.fielderrors import field_message, field_path
-from cartnet.identity import FacilityId
+from cartnet.identity import FacilityId, TissueEstablishmentCode
+from cartnet.identity.sec import check_isbt_product_code
+from cartnet.ledger.lifecycle import TRANSITIONS
 from cartnet.ledger.signatures import SignaturePolicy
 from cartnet.yamlfile import (
     FileProblem,
@@ -81,7 +83,10 @@ class ServiceSettings(BaseModel):
         try:
             raw = base64.urlsafe_b64decode(value.encode())
         except ValueError:
-            raise ValueError("must be URL-safe base64 (make one with `cartnet keys new`)") from None
+            raise ValueError(
+                "must be 32 random bytes in URL-safe base64, as "
+                "cryptography.fernet.Fernet.generate_key() makes them"
+            ) from None
         if len(raw) != 32:
             raise ValueError(f"must encode 32 bytes, got {len(raw)}")
         return value
@@ -91,7 +96,39 @@ class ServiceSettings(BaseModel):
     def _signature_rules(
         cls, value: Mapping[str, Mapping[str, int]]
     ) -> Mapping[str, Mapping[str, int]]:
+        signed = sorted({t.event.value for t in TRANSITIONS if t.needs_signature})
+        for step in value:
+            if step not in signed:
+                raise ValueError(
+                    f"{step!r} is not a signed step; signed steps: {', '.join(signed)}"
+                )
         SignaturePolicy.from_mapping(value)
+        return value
+
+    @field_validator("tissue_establishments")
+    @classmethod
+    def _tissue_establishments(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        for site, code in value.items():
+            try:
+                TissueEstablishmentCode.parse(code)
+            except ValueError as err:
+                raise ValueError(f"site {site!r}: {err}") from None
+        return value
+
+    @field_validator("product_codes")
+    @classmethod
+    def _product_codes(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        for product, code in value.items():
+            try:
+                check_isbt_product_code(code)
+            except ValueError as err:
+                raise ValueError(f"product {product!r}: {err}") from None
+        return value
+
+    @field_validator("default_product_code")
+    @classmethod
+    def _default_product_code(cls, value: str) -> str:
+        check_isbt_product_code(value)
         return value
 
     @property

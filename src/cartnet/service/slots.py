@@ -19,13 +19,13 @@ from enum import StrEnum
 
 import numpy as np
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cartnet.network.model import Network
 from cartnet.schedule.capacity import CapacityCalendar
 from cartnet.schedule.offers import OfferPlanner, SlotChain
 from cartnet.service.errors import Conflict
+from cartnet.store.database import insert_or_ignore
 from cartnet.store.tables import SlotUsageRow
 
 HORIZON_DAYS = 400
@@ -199,7 +199,11 @@ class SlotLedger:
 
 
 def _ensure_row(session: Session, claim: Claim) -> None:
-    values = {"kind": claim.kind.value, "resource": claim.resource, "day": claim.day, "booked": 0}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(SlotUsageRow).values(**values).on_conflict_do_nothing())
+    insert_or_ignore(
+        session,
+        SlotUsageRow,
+        kind=claim.kind.value,
+        resource=claim.resource,
+        day=claim.day,
+        booked=0,
+    )

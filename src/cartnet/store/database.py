@@ -22,6 +22,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -113,6 +114,17 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_or_ignore(session: Session, model: type[Any], **values: Any) -> None:
+    """Insert a row unless one with its key exists (``ON CONFLICT DO NOTHING``).
+
+    Under concurrency the loser of the race waits for the winner and inserts nothing,
+    on SQLite and PostgreSQL alike; the caller then reads or updates the row.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -286,6 +286,7 @@ class QcResultRow(Base):
     specification: Mapped[str] = mapped_column(String(200))
     passed: Mapped[bool] = mapped_column(Boolean)
     tested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_by: Mapped[str] = mapped_column(String(64))
 
 
@@ -388,3 +389,12 @@ class IdempotencyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),)
+
+
+class KeyCheckRow(Base):
+    """A fingerprint of a key the data was written with, to refuse starting with another."""
+
+    __tablename__ = "key_checks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(HASH_LENGTH))

@@ -1,6 +1,6 @@
 """The orchestration service: planned chains and pseudonyms on orders, slot usage,
 counters, order steps, signatures, collections, QC results, shipments, temperature
-logs, exceptions, users, tokens and idempotency keys.
+logs, exceptions, users, tokens, key fingerprints and idempotency keys.
 
 A snapshot, like 0001. Orders gain non-null columns without defaults: no release before
 this one created orders, so there are no rows to fill.
@@ -125,6 +125,7 @@ def upgrade() -> None:
         sa.Column("specification", sa.String(200), nullable=False),
         sa.Column("passed", sa.Boolean(), nullable=False),
         sa.Column("tested_at", UTCDateTime(), nullable=False),
+        sa.Column("recorded_at", UTCDateTime(), nullable=False),
         sa.Column("recorded_by", sa.String(64), nullable=False),
         _order_fk("qc_results"),
         sa.PrimaryKeyConstraint("id", name="pk_qc_results"),
@@ -208,6 +209,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_tokens_user_id", "tokens", ["user_id"])
     op.create_table(
+        "key_checks",
+        sa.Column("name", sa.String(32), nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_key_checks"),
+    )
+    op.create_table(
         "idempotency_keys",
         _big_id(),
         sa.Column("user_id", sa.String(64), nullable=False),
@@ -223,7 +230,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "idempotency_keys", "tokens", "users", "order_exceptions", "temperature_logs",
+        "idempotency_keys", "key_checks", "tokens", "users", "order_exceptions", "temperature_logs",
         "shipments", "qc_results", "collections", "signatures", "order_steps", "counters",
         "slot_usage",
     ):  # fmt: skip
