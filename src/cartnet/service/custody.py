@@ -9,6 +9,8 @@ lifecycle step, with the step's e-signatures. Collection gives the apheresis its
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +22,7 @@ from cartnet.ledger.lifecycle import IllegalTransition, OrderEvent, OrderState, 
 from cartnet.ledger.roles import Role
 from cartnet.service.access import Principal, load_order
 from cartnet.service.context import ServiceContext
-from cartnet.service.errors import Conflict, Forbidden
+from cartnet.service.errors import Conflict, Forbidden, Invalid
 from cartnet.service.orders import order_view, require_no_open_exceptions
 from cartnet.service.quality import current_batch_results
 from cartnet.service.schemas import CustodyRequest, CustodyView, StepRequest, StepResult
@@ -58,7 +60,7 @@ def custody_view(row: CustodyEventRow) -> CustodyView:
         role=Role(row.role),
         organisation=row.organisation,
         place=row.place,
-        at=row.at,
+        at=row.at.astimezone(UTC),
         utc_offset_minutes=row.utc_offset_minutes,
         temperature_c=row.temperature_c,
         scanned=row.scanned,
@@ -207,6 +209,10 @@ def _accept(
         "scanned": body.scanned,
         "din": order.din,
     }
+    if event is None and body.signatures:
+        raise Invalid(
+            f"{body.step.value} is not a signed step; send no signatures", field="signatures"
+        )
     if event is not None:
         step = take_step(
             ctx,

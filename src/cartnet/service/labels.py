@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from cartnet.identity import ChainOfIdentityId, DonationIdentificationNumber, SingleEuropeanCode
 from cartnet.identity.labels import LabelContent
 from cartnet.ledger.roles import Role
@@ -19,16 +17,11 @@ def label_content(ctx: ServiceContext, principal: Principal, order_id: str) -> L
     with ctx.reading() as session:
         row = load_order(session, principal, order_id)
         view = order_view(ctx, session, row)
-    expiry = (
-        None
-        if row.release_on is None
-        else row.release_on + timedelta(days=ctx.settings.shelf_life_days)
-    )
     return LabelContent(
         coi=ChainOfIdentityId.parse(row.coi),
         din=None if row.din is None else DonationIdentificationNumber.parse(row.din),
         product_name=ctx.network.product(row.product).name,
-        expiry=expiry,
+        expiry=view.expiry,
         sec=None if view.sec is None else SingleEuropeanCode.parse(view.sec),
         pseudonym=row.pseudonym,
         site_name=None if row.site is None else ctx.network.site(row.site).name,

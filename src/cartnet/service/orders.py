@@ -57,10 +57,13 @@ from cartnet.service.schemas import (
 )
 from cartnet.service.slots import Claim, SlotKind, chain_claims
 from cartnet.service.steps import step_view, take_step
-from cartnet.store.tables import AuditEntryRow, OrderExceptionRow, OrderRow
+from cartnet.store.tables import AuditEntryRow, OrderExceptionRow, OrderRow, OrderStepRow
 
 PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 MAX_PAGE = 200
+APHERESIS_AHEAD_DAYS = 200
+"""How far ahead an earliest apheresis may lie: the offer search (180 days past it)
+must stay inside the 400-day capacity calendar."""
 BOOKERS = frozenset({Role.CENTER_COORDINATOR, Role.PLANNER})
 
 _PRE_COLLECTION = frozenset({OrderState.ENROLLED, OrderState.BOOKED})
@@ -111,7 +114,8 @@ def order_view(ctx: ServiceContext, session: Session, row: OrderRow) -> OrderVie
         allowed_events=list(allowed_events(row.state)),
         earliest_apheresis=row.earliest_apheresis,
         din=row.din,
-        sec=_sec(ctx, row),
+        expiry=(expiry := _expiry(ctx, session, row)),
+        sec=_sec(ctx, row, expiry),
         plan=plan,
         open_exceptions=open_exceptions or 0,
         created_at=row.created_at,
@@ -120,7 +124,21 @@ def order_view(ctx: ServiceContext, session: Session, row: OrderRow) -> OrderVie
     )
 
 
-def _sec(ctx: ServiceContext, row: OrderRow) -> str | None:
+def _expiry(ctx: ServiceContext, session: Session, row: OrderRow) -> date | None:
+    """Shelf life from QA's release; before release, from the planned release day."""
+    released = session.scalar(
+        select(func.max(OrderStepRow.at)).where(
+            OrderStepRow.order_id == row.id,
+            OrderStepRow.event.in_(
+                [OrderEvent.RELEASE.value, OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS.value]
+            ),
+        )
+    )
+    day = released.date() if released is not None else row.release_on
+    return None if day is None else day + timedelta(days=ctx.settings.shelf_life_days)
+
+
+def _sec(ctx: ServiceContext, row: OrderRow, expiry: date | None) -> str | None:
     """The Single European Code of an EU order once its apheresis has a DIN."""
     market = ctx.network.market(row.market)
     if market.regulator is not Regulator.EMA or row.din is None or row.site is None:
@@ -130,11 +148,6 @@ def _sec(ctx: ServiceContext, row: OrderRow) -> str | None:
         site.country, ctx.settings.fin
     )
     code = ctx.settings.product_codes.get(row.product, ctx.settings.default_product_code)
-    expiry = (
-        None
-        if row.release_on is None
-        else row.release_on + timedelta(days=ctx.settings.shelf_life_days)
-    )
     sec = SingleEuropeanCode.from_din(
         DonationIdentificationNumber.parse(row.din),
         tissue_establishment=TissueEstablishmentCode.parse(te),
@@ -177,7 +190,7 @@ def enroll(ctx: ServiceContext, principal: Principal, new: NewOrder) -> OrderVie
             f"earliest apheresis {new.earliest_apheresis} is in the past (today is {today})",
             field="earliest_apheresis",
         )
-    if new.earliest_apheresis > today + timedelta(days=ctx.slots.horizon_days - 200):
+    if new.earliest_apheresis > today + timedelta(days=APHERESIS_AHEAD_DAYS):
         raise Invalid(
             f"earliest apheresis {new.earliest_apheresis} is beyond the booking horizon",
             field="earliest_apheresis",
@@ -345,7 +358,7 @@ def offers(
     with ctx.reading() as session:
         row = load_order(session, principal, order_id)
         earliest = max(earliest_apheresis or row.earliest_apheresis, row.earliest_apheresis, today)
-        if earliest > today + timedelta(days=ctx.slots.horizon_days - 200):
+        if earliest > today + timedelta(days=APHERESIS_AHEAD_DAYS):
             raise Invalid(f"{earliest} is beyond the booking horizon", field="earliest_apheresis")
         planner = ctx.slots.planner(session, today, centers=[row.center])
         found = planner.offers(_request(row, earliest), k=k, per_site=per_site, today=today)
@@ -553,34 +566,55 @@ def apply_event(
     """Finish manufacturing, report OOS, or an OOS disposition, signed as the rules say."""
     with ctx.transaction() as session:
         row = load_order(session, principal, order_id, for_update=True)
-        if body.event is OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS:
+        event = OrderEvent(body.event)
+        if event is OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS:
             require_no_open_exceptions(session, row)
+        changes: list[Change] = []
+        if event is OrderEvent.REMANUFACTURE and row.state == OrderState.OUT_OF_SPECIFICATION:
+            changes = _restart_manufacturing(ctx, session, row)
         step = take_step(
             ctx,
             session,
             principal,
             row,
-            body.event,
+            event,
             reason_code=body.reason_code,
             reason_text=body.reason_text,
             signatures=body.signatures,
+            changes=changes,
         )
-        if body.event is OrderEvent.REMANUFACTURE:
-            _restart_manufacturing(ctx, row)
         return StepResult(
             order=order_view(ctx, session, row), step=step_view(session, step), custody=None
         )
 
 
-def _restart_manufacturing(ctx: ServiceContext, row: OrderRow) -> None:
-    """Re-manufacture from stored apheresis starts today; the plan moves with it."""
+def _restart_manufacturing(ctx: ServiceContext, session: Session, row: OrderRow) -> list[Change]:
+    """Re-manufacture from stored apheresis on the site's next free line, from today.
+
+    Takes that manufacturing slot (and QC day, where QC is limited) and moves the rest
+    of the plan with it; the changes go into the step's audit entry.
+    """
     if row.site is None or row.start_on is None or row.release_on is None:
-        return
-    shift = ctx.today() - row.start_on
+        return []
+    today = ctx.today()
+    calendar = ctx.slots.snapshot(session, today, sites=[row.site], centers=[])
+    free = calendar.free_slots(row.site, 0, calendar.days - 1) > 0
+    if not free.any():
+        raise Conflict(
+            f"{row.site} has no free manufacturing slot in the next {calendar.days} days",
+            code="slot-taken",
+        )
+    start = calendar.date_of(int(free.argmax()))
+    shift = start - row.start_on
+    changes: list[Change] = []
     for name in ("start_on", "release_on", "delivery_on", "infusion_on"):
-        value = getattr(row, name)
-        if value is not None:
-            setattr(row, name, value + shift)
+        old = getattr(row, name)
+        if old is not None and shift:
+            changes.append((name, _text(old), _text(old + shift)))
+            setattr(row, name, old + shift)
+    claims = chain_claims(_as_chain(row), row.center, calendar)
+    ctx.slots.reserve(session, [c for c in claims if c.kind is not SlotKind.APHERESIS], today)
+    return changes
 
 
 def require_no_open_exceptions(session: Session, row: OrderRow) -> None:
@@ -677,10 +711,12 @@ def site_capacity(
         raise Invalid("days must be 1-366", field="days")
     today = ctx.today()
     start = first or today
-    if start < today or start + timedelta(days=days) > today + timedelta(
-        days=ctx.slots.horizon_days
-    ):
-        raise Invalid(f"from must lie within the booking horizon starting {today}", field="from")
+    if not 0 <= (start - today).days <= ctx.slots.horizon_days - days:
+        raise Invalid(
+            f"from ... from + days must lie within the {ctx.slots.horizon_days}-day booking "
+            f"horizon starting {today}",
+            field="from",
+        )
     with ctx.reading() as session:
         cal = ctx.slots.snapshot(session, today)
     i = cal.site_index[site]

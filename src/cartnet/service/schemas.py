@@ -117,6 +117,8 @@ class OrderView(Response):
     allowed_events: list[OrderEvent]
     earliest_apheresis: date
     din: str | None
+    expiry: date | None
+    """Release day (planned until QA releases) plus the product's shelf life."""
     sec: str | None
     """Single European Code, for orders of EU markets once a DIN exists."""
     plan: PlannedChain | None
@@ -202,10 +204,7 @@ class EventRequest(Request):
     """A lifecycle step that is not a handoff: finish manufacturing, OOS, dispositions."""
 
     event: Literal[
-        OrderEvent.COMPLETE_MANUFACTURING,
-        OrderEvent.REPORT_OOS,
-        OrderEvent.REMANUFACTURE,
-        OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS,
+        "complete_manufacturing", "report_oos", "remanufacture", "release_under_expanded_access"
     ]
     reason_code: ReasonCode | None = None
     reason_text: LongText | None = None

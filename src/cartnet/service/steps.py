@@ -179,6 +179,9 @@ def _signatures(
         )
     if given[0].username != principal.username:
         raise Invalid("the first signature must be your own", field="signatures.0.username")
+    names = [item.username for item in given]
+    if len(set(names)) < len(names):
+        raise Invalid("each person signs once; the same username appears twice", field="signatures")
     check = DatabasePasswordCheck(session, ctx.now())
     signed: list[ElectronicSignature] = []
     for i, item in enumerate(given):
