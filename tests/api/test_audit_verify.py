@@ -29,7 +29,7 @@ def test_verify_passes_after_use_and_names_what_was_edited(api: Any) -> None:
     url = str(api.ctx.engine.url.render_as_string(hide_password=False))
     clean = _verify(url)
     assert clean.exit_code == 0, clean.output
-    assert "every order agrees" in clean.stdout
+    assert "every record agrees" in clean.stdout
 
     _sql(api, f"UPDATE orders SET state = 'released' WHERE id = '{first['id']}'")
     edited = _verify(url)
@@ -58,3 +58,28 @@ def test_verify_names_orders_inserted_or_deleted_outside(api: Any) -> None:
     result = _verify(url)
     assert result.exit_code == 1
     assert "order ord_forged: has no audit trail" in result.output
+
+
+def test_verify_names_custody_qc_and_signature_rows_edited_outside(
+    api: Any, monkeypatch: Any
+) -> None:
+    """A custody scan, a QC result and a signature's printed name, each edited in SQL."""
+    order = api.enroll()
+    oid, coi = order["id"], order["coi"]
+    api.book_first(oid)
+    collected = api.post("coordinator", f"/orders/{oid}/custody-events", {
+        "step": "collection", "scanned": "&/" + coi, "organisation": "DFCI", "place": "bay 2",
+        "at": "2026-01-05T09:30:00-05:00", "signatures": api.sign("coordinator"),
+    })  # fmt: skip
+    assert collected.status_code == 201, collected.text
+    url = str(api.ctx.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("CARTNET_SIGNING_KEY", api.ctx.settings.signing_key)
+    assert _verify(url).exit_code == 0
+
+    custody_id = collected.json()["custody"]["id"]
+    _sql(api, f"UPDATE custody_events SET place = 'bay 9' WHERE id = {custody_id}")
+    _sql(api, "UPDATE signatures SET printed_name = 'Someone Else'")
+    result = _verify(url)
+    assert result.exit_code == 1
+    assert f"custody event {custody_id}: place is 'bay 9'" in result.output
+    assert "its seal does not match" in result.output

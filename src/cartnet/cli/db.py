@@ -11,16 +11,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from cartnet.cli.common import err, fail, out
+from cartnet.service.settings import existing_key
 from cartnet.store import (
     AuditRepository,
     ChainHeadMissingError,
     DatabaseError,
+    data_dir,
     database_url,
     make_engine,
     make_session_factory,
     upgrade,
 )
-from cartnet.store.records import order_record_problems
+from cartnet.store.records import record_problems
 
 db_app = typer.Typer(
     name="db", help="Create or migrate the cartnet database.", no_args_is_help=True
@@ -60,17 +62,26 @@ def db_upgrade(db: str | None = DB_OPTION) -> None:
 @audit_app.command("verify")
 def audit_verify(db: str | None = DB_OPTION) -> None:
     """Recompute the hash chain; list every entry edited, deleted, moved or inserted, and
-    every order whose stored row disagrees with its audit trail."""
+    every record whose stored row disagrees with its audit trail or signature seal."""
     url = database_url(db)
     try:
         engine = make_engine(url)
     except DatabaseError as e:
         fail(str(e))
+    signing_key = existing_key("signing_key", data_dir())
+    if signing_key is None:
+        err.print(
+            "note: no signing key (CARTNET_SIGNING_KEY or signing-key.txt in the data "
+            "directory): signature seals are not checked, only what they sign",
+            highlight=False,
+        )
     repository = AuditRepository()
     try:
         with make_session_factory(engine)() as session, session.begin():
             problems = [str(p) for p in repository.verify(session)]
-            problems += order_record_problems(session)
+            problems += record_problems(
+                session, None if signing_key is None else signing_key.encode()
+            )
             count = repository.count(session)
     except ChainHeadMissingError as e:
         fail(str(e))
@@ -91,6 +102,6 @@ def audit_verify(db: str | None = DB_OPTION) -> None:
             err.print(f"  {problem}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
     out.print(
-        f"audit trail verified: {count} entries; every order agrees with its trail",
+        f"audit trail verified: {count} entries; every record agrees with its trail",
         highlight=False,
     )

@@ -230,6 +230,16 @@ def verify_signature(
     return hmac.compare_digest(sig.signature_hash, _seal(sig.manifest(), key))
 
 
+def seal_intact(sig: ElectronicSignature, *, key: bytes | None = None) -> bool:
+    """Whether the signature itself is unaltered (signer, time, meaning, record, hash).
+
+    Unlike :func:`verify_signature` this needs no record content, so a stored signature
+    can be checked on its own; that it belongs to the record is a separate check of
+    ``record_hash``.
+    """
+    return hmac.compare_digest(sig.signature_hash, _seal(sig.manifest(), key))
+
+
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
 

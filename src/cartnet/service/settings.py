@@ -178,6 +178,16 @@ class ServiceSettings(BaseModel):
         return cls.model_validate(values)
 
 
+def existing_key(name: str, key_dir: Path, environ: Mapping[str, str] | None = None) -> str | None:
+    """A key from ``CARTNET_<NAME>`` or its file, if either exists; never makes one."""
+    env = os.environ if environ is None else environ
+    text = env.get(PREFIX + name.upper())
+    if text:
+        return text
+    path = key_dir / f"{name.replace('_', '-')}.txt"
+    return path.read_text().strip() if path.exists() else None
+
+
 def _key_file(path: Path) -> str:
     """The key kept in ``path``; a new one is written (mode 0600) if there is none."""
     if path.exists():

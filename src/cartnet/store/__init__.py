@@ -9,6 +9,7 @@ reads them back. Schema changes go through the Alembic migrations in
 from cartnet.store.database import (
     DATABASE_URL_VARIABLE,
     DatabaseError,
+    data_dir,
     database_url,
     default_database_url,
     make_engine,
@@ -34,6 +35,7 @@ __all__ = [
     "CustodyEventRow",
     "DatabaseError",
     "OrderRow",
+    "data_dir",
     "database_url",
     "default_database_url",
     "make_engine",
