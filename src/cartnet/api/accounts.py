@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
-from cartnet.api.deps import Caller, Context, raw_token
+from cartnet.api.deps import IDENTIFIER, Caller, Context, raw_token
 from cartnet.api.problems import INVALID, READ, UNAUTHORIZED, WRITE
 from cartnet.service import accounts
 from cartnet.service.schemas import Login, NewUser, TokenIssued, UserView
@@ -61,7 +61,7 @@ def list_users(ctx: Context, caller: Caller) -> list[UserView]:
 
 @router.delete("/users/{user_id}/tokens", status_code=204, responses=READ, tags=["users"])
 def revoke_tokens(
-    ctx: Context, caller: Caller, user_id: Annotated[str, Path(max_length=64)]
+    ctx: Context, caller: Caller, user_id: Annotated[str, Path(max_length=64, pattern=IDENTIFIER)]
 ) -> Response:
     """Revoke every live token of a user (administrators)."""
     accounts.revoke_user_tokens(ctx, caller, user_id)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartnet import __version__
 from cartnet.api import accounts, network, orders
-from cartnet.api.problems import FieldProblem, Problem, problem_response
+from cartnet.api.problems import (
+    PROBLEM_TYPE,
+    UNAVAILABLE,
+    FieldProblem,
+    Problem,
+    problem_response,
+)
 from cartnet.service.context import ServiceContext
 from cartnet.service.errors import ServiceError
 
@@ -36,33 +43,14 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     for module in (accounts, orders, network):
         app.include_router(module.router, prefix=API_PREFIX)
 
-    @app.get("/healthz", tags=["health"], responses={503: {"model": Problem}})
+    @app.get("/healthz", tags=["health"], responses=UNAVAILABLE)
     def healthz() -> dict[str, str]:
         """Liveness and database reachability; needs no token."""
         with ctx.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
-    limit = ctx.settings.max_upload_bytes
-
-    @app.middleware("http")
-    async def body_limit(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                return problem_response(
-                    400, "Bad request", "Content-Length is not a number", field="Content-Length"
-                )
-            if int(length) > limit:
-                return problem_response(
-                    413,
-                    "Request body too large",
-                    f"the body has {length} bytes; the limit is {limit}",
-                    field="body",
-                )
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=ctx.settings.max_upload_bytes)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, err: ServiceError) -> Response:
@@ -104,6 +92,15 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             err.status_code, _title(err.status_code), str(err.detail), instance=request.url.path
         )
 
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, err: DataError) -> Response:
+        return problem_response(
+            422,
+            "Invalid value",
+            "a value cannot be stored (out of range, or a control character)",
+            instance=request.url.path,
+        )
+
     @app.exception_handler(OperationalError)
     async def database_unavailable(request: Request, err: OperationalError) -> Response:
         log.error("database error on %s: %s", request.url.path, err)
@@ -125,7 +122,93 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             instance=request.url.path,
         )
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(problem.pop("$defs", {}))
+            schemas["Problem"] = problem
+            for path in document["paths"].values():
+                for operation in path.values():
+                    for status, response in operation.get("responses", {}).items():
+                        if status[0] in "45":
+                            response["content"] = {
+                                PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                            }
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+class BodyLimit:
+    """Refuse bodies over ``limit`` bytes with 413, chunked uploads included.
+
+    The body is read (up to the limit) before the application sees it, so a refused
+    request never reaches a use case and nothing is written.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._refuse(scope, receive, send, length.decode(errors="replace"))
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send, f"more than {self.limit}")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
+        if not size.isdigit() and not size.startswith("more"):
+            response = problem_response(
+                400, "Bad request", "Content-Length is not a number", field="Content-Length"
+            )
+        else:
+            response = problem_response(
+                413,
+                "Request body too large",
+                f"the body has {size} bytes; the limit is {self.limit}",
+                instance=scope.get("path"),
+                field="body",
+            )
+        await response(scope, receive, send)
 
 
 def _field_problem(error: dict[str, Any]) -> FieldProblem:

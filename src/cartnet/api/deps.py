@@ -12,6 +12,9 @@ from cartnet.service.access import Principal
 from cartnet.service.context import ServiceContext
 from cartnet.service.errors import Unauthorized
 
+IDENTIFIER = r"^[!-~]+$"
+"""Ids, cursors and codes in paths and queries: printable ASCII, no spaces."""
+
 bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/tokens")
 
 

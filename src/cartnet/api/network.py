@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from cartnet.api.deps import Caller, Context
+from cartnet.api.deps import IDENTIFIER, Caller, Context
 from cartnet.api.problems import READ
 from cartnet.service import orders
 from cartnet.service.schemas import Aggregates, SiteCapacity
@@ -87,7 +87,7 @@ def network(ctx: Context, caller: Caller) -> NetworkSummary:
 def capacity(
     ctx: Context,
     caller: Caller,
-    site: Annotated[str, Path(max_length=64)],
+    site: Annotated[str, Path(max_length=64, pattern=IDENTIFIER)],
     first: Annotated[date | None, Query(alias="from")] = None,
     days: Annotated[int, Query(ge=1, le=366)] = 28,
 ) -> SiteCapacity:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
-from cartnet.api.deps import Caller, Context
+from cartnet.api.deps import IDENTIFIER, Caller, Context
 from cartnet.api.problems import READ, WRITE
 from cartnet.identity.labels import render_label
 from cartnet.ledger.custody import CustodyStep
@@ -39,7 +39,7 @@ from cartnet.service.schemas import (
 )
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-OrderId = Annotated[str, Path(max_length=64, description="The order's id")]
+OrderId = Annotated[str, Path(max_length=64, pattern=IDENTIFIER, description="The order's id")]
 
 
 @router.post("", response_model=OrderView, status_code=201, responses=WRITE)
@@ -53,10 +53,10 @@ def list_orders(
     ctx: Context,
     caller: Caller,
     state: OrderState | None = None,
-    site: Annotated[str | None, Query(max_length=64)] = None,
-    center: Annotated[str | None, Query(max_length=64)] = None,
-    product: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    site: Annotated[str | None, Query(max_length=64, pattern=IDENTIFIER)] = None,
+    center: Annotated[str | None, Query(max_length=64, pattern=IDENTIFIER)] = None,
+    product: Annotated[str | None, Query(max_length=64, pattern=IDENTIFIER)] = None,
+    cursor: Annotated[str | None, Query(max_length=400, pattern=IDENTIFIER)] = None,
     limit: Annotated[int, Query(ge=1, le=orders.MAX_PAGE)] = 50,
 ) -> OrderPage:
     """Orders you may see, oldest first; follow ``next_cursor`` for more."""
@@ -105,7 +105,7 @@ async def book(
     caller: Caller,
     order_id: OrderId,
     body: BookChain,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200, pattern=r"^[ -~]+$")] = None,
 ) -> OrderView:
     """Book a chain atomically. Retry with the same ``Idempotency-Key`` safely."""
     from starlette.concurrency import run_in_threadpool
@@ -205,7 +205,7 @@ def temperature_log(
     ctx: Context,
     caller: Caller,
     order_id: OrderId,
-    shipment_id: Annotated[str, Path(max_length=64)],
+    shipment_id: Annotated[str, Path(max_length=64, pattern=IDENTIFIER)],
     body: Annotated[
         bytes, Body(media_type="text/csv", description="Logger CSV: timestamp,temperature_c")
     ],

@@ -61,7 +61,6 @@ Responses: TypeAlias = dict[int | str, dict[str, Any]]
 
 def _doc(description: str) -> dict[str, Any]:
     return {
-        "model": Problem,
         "description": description,
         "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
@@ -78,5 +77,6 @@ INVALID: Responses = {
     413: _doc("Request body too large"),
     422: _doc("A field is missing, of the wrong type, unknown or out of range"),
 }
-READ: Responses = {**UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **INVALID}
+UNAVAILABLE: Responses = {503: _doc("The database is busy or unreachable; retry (Retry-After)")}
+READ: Responses = {**UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **INVALID, **UNAVAILABLE}
 WRITE: Responses = {**READ, **CONFLICT}

@@ -19,12 +19,22 @@ from cartnet.ledger.roles import Role
 from cartnet.ledger.signatures import SignatureMeaning
 from cartnet.network.entities import Scope
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$")
+PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""No control characters but tab and line breaks (PostgreSQL refuses NUL in text)."""
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=PRINTABLE)
 ]
-Password = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=PRINTABLE)
+]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[!-~]+$"),
+]
+"""An identifier: printable ASCII without spaces (usernames, site and center ids)."""
+Password = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=PRINTABLE)]
+Scan = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
+"""What a scanner or keyboard produced, kept as given (only NUL is refused)."""
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
 """A planning date: within what the calendars can hold."""
 BirthDate = Annotated[date, Field(ge=date(1880, 1, 1), le=date(2199, 12, 31))]
@@ -215,7 +225,7 @@ class CustodyRequest(Request):
     """A handoff as recorded at the bench: the scan, where, when, the temperature."""
 
     step: CustodyStep
-    scanned: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    scanned: Scan
     typed: bool = False
     """The identifier was keyed in, so it must carry its check character."""
     organisation: Text
@@ -228,7 +238,7 @@ class CustodyRequest(Request):
 class StepRequest(Request):
     """Release and infusion: a scan of the bag and the signatures, no custody details."""
 
-    scanned: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    scanned: Scan
     typed: bool = False
     place: Text
     at: AwareDatetime
