@@ -74,6 +74,7 @@ def list_orders(
 
 @router.get("/{order_id}", response_model=OrderView, responses=READ)
 def get_order(ctx: Context, caller: Caller, order_id: OrderId) -> OrderView:
+    """One order: identifiers, state, allowed events, planned chain (no patient identity)."""
     return orders.get_order(ctx, caller, order_id)
 
 
@@ -154,6 +155,7 @@ def custody_event(
 
 @router.get("/{order_id}/custody-events", response_model=list[CustodyView], responses=READ)
 def custody_events(ctx: Context, caller: Caller, order_id: OrderId) -> list[CustodyView]:
+    """The chain of custody: every handoff, refused scans included, in time order."""
     return custody.custody_chain(ctx, caller, order_id)
 
 
@@ -163,11 +165,13 @@ def custody_events(ctx: Context, caller: Caller, order_id: OrderId) -> list[Cust
 def add_qc_result(
     ctx: Context, caller: Caller, order_id: OrderId, body: NewQcResult
 ) -> QcResultView:
+    """Record a QC release test result of the batch in QC (site operators, QA)."""
     return quality.add_qc_result(ctx, caller, order_id, body)
 
 
 @router.get("/{order_id}/qc-results", response_model=list[QcResultView], responses=READ)
 def qc_results(ctx: Context, caller: Caller, order_id: OrderId) -> list[QcResultView]:
+    """Every QC result recorded for the order's batches."""
     return quality.qc_results(ctx, caller, order_id)
 
 
@@ -187,11 +191,13 @@ def infusion(ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest)
 def create_shipment(
     ctx: Context, caller: Caller, order_id: OrderId, body: NewShipment
 ) -> ShipmentView:
+    """Open a shipment to the site or back to the center; its limits follow the material."""
     return shipments.create_shipment(ctx, caller, order_id, body)
 
 
 @router.get("/{order_id}/shipments", response_model=list[ShipmentView], responses=READ)
 def list_shipments(ctx: Context, caller: Caller, order_id: OrderId) -> list[ShipmentView]:
+    """The order's shipments, with their temperature limits and logger files."""
     return shipments.shipments(ctx, caller, order_id)
 
 
@@ -216,6 +222,7 @@ def temperature_log(
 
 @router.get("/{order_id}/exceptions", response_model=list[ExceptionView], responses=READ)
 def exceptions(ctx: Context, caller: Caller, order_id: OrderId) -> list[ExceptionView]:
+    """Refused scans and temperature excursions on the order, open and closed."""
     return quality.order_exceptions(ctx, caller, order_id)
 
 
