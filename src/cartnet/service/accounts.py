@@ -13,7 +13,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction
 from cartnet.ledger.roles import Role
 from cartnet.ledger.signatures import Reauthentication
 from cartnet.service.access import Principal
@@ -76,21 +75,13 @@ def create_user(ctx: ServiceContext, by: Principal, new: NewUser) -> UserView:
         with ctx.transaction() as session:
             if session.scalar(select(UserRow.id).where(UserRow.username == new.username)):
                 raise Conflict(f"username {new.username!r} is taken", field="username")
-            session.add(row)
-            session.flush()
-            ctx.record(
+            ctx.add_record(
                 session,
                 by,
-                AuditAction.CREATE,
+                row,
                 "user",
-                row.id,
-                [
-                    ("username", None, row.username),
-                    ("printed_name", None, row.printed_name),
-                    ("role", None, row.role),
-                    ("center", None, row.center),
-                    ("site", None, row.site),
-                ],
+                lambda r: str(r.id),
+                ["username", "printed_name", "role", "center", "site"],
             )
     except IntegrityError:
         raise Conflict(f"username {new.username!r} is taken", field="username") from None

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -141,7 +142,12 @@ class ServiceContext:
         reason_code: ReasonCode | None = None,
         reason_text: str | None = None,
     ) -> None:
-        """Append an audit entry in the use case's transaction (last: it locks the head)."""
+        """Append an audit entry in the use case's transaction (last: it locks the head).
+
+        The head is locked before the clock is read: a transaction that read the clock
+        earlier but got the lock later would otherwise stamp its entry before the last one.
+        """
+        self.audit.head(session, lock=True)
         self.audit.append(
             session,
             principal.actor,
@@ -153,6 +159,27 @@ class ServiceContext:
             reason_text=reason_text,
             timestamp=self.now(),
         )
+
+    def add_record(
+        self,
+        session: Session,
+        principal: Principal,
+        row: Any,
+        entity_type: str,
+        entity_id: Callable[[Any], str],
+        fields: Sequence[str],
+        *,
+        action: AuditAction = AuditAction.CREATE,
+        also: Iterable[Change] = (),
+    ) -> None:
+        """Insert a new record and audit it: each of ``fields`` as created, plus ``also``.
+
+        ``entity_id`` names the record once the database has given it its id.
+        """
+        session.add(row)
+        session.flush()
+        values = [(name, None, audit_value(getattr(row, name))) for name in fields]
+        self.record(session, principal, action, entity_type, entity_id(row), [*values, *also])
 
     def next_number(self, session: Session, counter: str, first: int = 1) -> int:
         """The next value of a named counter; the row lock serializes concurrent callers."""
@@ -173,6 +200,15 @@ class KeyMismatchError(RuntimeError):
 def key_fingerprint(key: str) -> str:
     """An HMAC of a fixed text under the key: tells keys apart, reveals nothing of them."""
     return hmac.new(key.encode(), b"cartnet key check", hashlib.sha256).hexdigest()
+
+
+def audit_value(value: object) -> str | int | float | bool | None:
+    """A column value as the audit trail records it: dates and times as ISO 8601 text."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def new_id(prefix: str) -> str:

@@ -24,7 +24,7 @@ from cartnet.service.access import Principal, load_order
 from cartnet.service.context import ServiceContext
 from cartnet.service.errors import Conflict, Forbidden, Invalid
 from cartnet.service.orders import order_view, require_no_open_exceptions
-from cartnet.service.quality import current_batch_results
+from cartnet.service.quality import current_batch_results, raise_exception
 from cartnet.service.schemas import CustodyRequest, CustodyView, StepRequest, StepResult
 from cartnet.service.steps import step_view, take_step
 from cartnet.store.tables import (
@@ -147,7 +147,6 @@ def _refuse(
     event_row: CustodyEventRow,
     reason: str,
 ) -> None:
-    session.add(event_row)
     exception = OrderExceptionRow(
         order_id=order.id,
         kind="scan_mismatch",
@@ -155,28 +154,25 @@ def _refuse(
         raised_at=ctx.now(),
         raised_by=principal.user_id,
     )
-    session.add(exception)
-    session.flush()
-    ctx.record(
+    _record_event(ctx, session, principal, order, event_row)
+    raise_exception(ctx, session, principal, exception)
+
+
+def _record_event(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    order: OrderRow,
+    event_row: CustodyEventRow,
+) -> None:
+    ctx.add_record(
         session,
         principal,
-        AuditAction.CUSTODY,
+        event_row,
         "custody_event",
-        f"{order.id}/custody/{event_row.id}",
-        [
-            ("step", None, event_row.step),
-            ("scanned", None, event_row.scanned),
-            ("accepted", None, False),
-            ("refusal_reason", None, reason),
-        ],
-    )
-    ctx.record(
-        session,
-        principal,
-        AuditAction.EXCEPTION,
-        "order_exception",
-        f"{order.id}/exception/{exception.id}",
-        [("kind", None, exception.kind), ("detail", None, exception.detail)],
+        lambda r: f"{order.id}/custody/{r.id}",
+        ["step", "scanned", "place", "at", "temperature_c", "accepted", "refusal_reason"],
+        action=AuditAction.CUSTODY,
     )
 
 
@@ -224,23 +220,7 @@ def _accept(
             details=details,
             changes=changes,
         )
-    session.add(event_row)
-    session.flush()
-    ctx.record(
-        session,
-        principal,
-        AuditAction.CUSTODY,
-        "custody_event",
-        f"{order.id}/custody/{event_row.id}",
-        [
-            ("step", None, event_row.step),
-            ("scanned", None, event_row.scanned),
-            ("place", None, event_row.place),
-            ("at", None, body.at.isoformat()),
-            ("temperature_c", None, event_row.temperature_c),
-            ("accepted", None, True),
-        ],
-    )
+    _record_event(ctx, session, principal, order, event_row)
     return StepResult(
         order=order_view(ctx, session, order),
         step=None if step is None else step_view(session, step),

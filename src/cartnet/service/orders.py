@@ -218,25 +218,25 @@ def enroll(ctx: ServiceContext, principal: Principal, new: NewOrder) -> OrderVie
             created_at=now,
             updated_at=now,
         )
-        session.add(row)
-        session.flush()
-        ctx.record(
+        ctx.add_record(
             session,
             principal,
-            AuditAction.CREATE,
+            row,
             "order",
-            row.id,
+            lambda r: str(r.id),
             [
-                ("coi", None, row.coi),
-                ("pseudonym", None, row.pseudonym),
-                ("center", None, row.center),
-                ("product", None, row.product),
-                ("scope", None, row.scope),
-                ("trial", None, row.trial),
-                ("earliest_apheresis", None, row.earliest_apheresis.isoformat()),
-                ("patient_identity", None, "sealed"),
-                ("state", None, row.state),
+                "coi",
+                "pseudonym",
+                "center",
+                "market",
+                "country",
+                "product",
+                "scope",
+                "trial",
+                "earliest_apheresis",
+                "state",
             ],
+            also=[("patient_identity", None, "sealed")],
         )
         return order_view(ctx, session, row)
 

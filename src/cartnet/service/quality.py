@@ -76,22 +76,30 @@ def add_qc_result(
             recorded_at=ctx.now(),
             recorded_by=principal.user_id,
         )
-        session.add(row)
-        session.flush()
-        ctx.record(
+        ctx.add_record(
             session,
             principal,
-            AuditAction.CREATE,
+            row,
             "qc_result",
-            f"{order.id}/qc/{row.id}",
-            [
-                ("test", None, row.test),
-                ("result", None, row.result),
-                ("specification", None, row.specification),
-                ("passed", None, row.passed),
-            ],
+            lambda r: f"{order.id}/qc/{r.id}",
+            ["test", "result", "specification", "passed", "tested_at"],
         )
         return qc_view(row)
+
+
+def raise_exception(
+    ctx: ServiceContext, session: Session, principal: Principal, exception: OrderExceptionRow
+) -> None:
+    """Put an exception on the order (QA reviews and closes it)."""
+    ctx.add_record(
+        session,
+        principal,
+        exception,
+        "order_exception",
+        lambda r: f"{r.order_id}/exception/{r.id}",
+        ["kind", "detail"],
+        action=AuditAction.EXCEPTION,
+    )
 
 
 def current_batch_results(session: Session, order: OrderRow) -> list[QcResultRow]:

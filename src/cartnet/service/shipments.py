@@ -14,7 +14,6 @@ import hashlib
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction
 from cartnet.ledger.custody import (
     CRYOPRESERVED,
     FRESH,
@@ -29,6 +28,7 @@ from cartnet.network.entities import StartingMaterial
 from cartnet.service.access import Principal, load_order
 from cartnet.service.context import ServiceContext, new_id
 from cartnet.service.errors import Conflict, Forbidden, Invalid, NotFound
+from cartnet.service.quality import raise_exception
 from cartnet.service.schemas import (
     ExcursionView,
     NewShipment,
@@ -98,21 +98,13 @@ def create_shipment(
             created_at=ctx.now(),
             created_by=principal.user_id,
         )
-        session.add(row)
-        session.flush()
-        ctx.record(
+        ctx.add_record(
             session,
             principal,
-            AuditAction.CREATE,
+            row,
             "shipment",
-            f"{order.id}/shipment/{row.id}",
-            [
-                ("direction", None, row.direction),
-                ("courier", None, row.courier),
-                ("tracking", None, row.tracking),
-                ("low_c", None, low),
-                ("high_c", None, high),
-            ],
+            lambda r: f"{order.id}/shipment/{r.id}",
+            ["direction", "courier", "tracking", "low_c", "high_c"],
         )
         return _view(session, row)
 
@@ -167,8 +159,14 @@ def upload_temperature_log(
             readings=len(readings),
             excursions=len(found),
         )
-        session.add(log)
-        raised = []
+        ctx.add_record(
+            session,
+            principal,
+            log,
+            "temperature_log",
+            lambda r: f"{order.id}/temperature-log/{r.id}",
+            ["sha256", "readings", "excursions"],
+        )
         for e in found:
             limit = f"{e.limit_c:g} °C"
             detail = (
@@ -176,37 +174,14 @@ def upload_temperature_log(
                 f"{e.start.isoformat()} to {e.end.isoformat()} ({e.minutes:.0f} min, "
                 f"extreme {e.extreme_c:g} °C{', still outside at log end' if e.ongoing else ''})"
             )
-            row = OrderExceptionRow(
+            exception = OrderExceptionRow(
                 order_id=order.id,
                 kind="temperature_excursion",
                 detail=detail,
                 raised_at=ctx.now(),
                 raised_by=principal.user_id,
             )
-            session.add(row)
-            raised.append(row)
-        session.flush()
-        ctx.record(
-            session,
-            principal,
-            AuditAction.CREATE,
-            "temperature_log",
-            f"{order.id}/temperature-log/{log.id}",
-            [
-                ("sha256", None, log.sha256),
-                ("readings", None, log.readings),
-                ("excursions", None, log.excursions),
-            ],
-        )
-        for row in raised:
-            ctx.record(
-                session,
-                principal,
-                AuditAction.EXCEPTION,
-                "order_exception",
-                f"{order.id}/exception/{row.id}",
-                [("kind", None, row.kind), ("detail", None, row.detail)],
-            )
+            raise_exception(ctx, session, principal, exception)
         return TemperatureLogResult(
             shipment=_view(session, shipment),
             readings=len(readings),
@@ -222,5 +197,5 @@ def upload_temperature_log(
                 )
                 for e in found
             ],
-            exceptions_raised=len(raised),
+            exceptions_raised=len(found),
         )

@@ -36,6 +36,7 @@ from cartnet.service.accounts import DatabasePasswordCheck, user_by_name
 from cartnet.service.context import ServiceContext, new_id
 from cartnet.service.errors import Conflict, Forbidden, Invalid, Unauthorized
 from cartnet.service.schemas import SignatureInput, SignatureView, StepView
+from cartnet.store.records import stored_signature
 from cartnet.store.tables import OrderRow, OrderStepRow, SignatureRow
 
 RECORD_TYPE = "order_step"
@@ -248,16 +249,7 @@ def _signature_row(sig: ElectronicSignature) -> SignatureRow:
 
 
 def signature_view(row: SignatureRow) -> SignatureView:
-    sig = ElectronicSignature(
-        row.signer_id,
-        row.printed_name,
-        row.signed_at,
-        SignatureMeaning(row.meaning),
-        row.record_type,
-        row.record_id,
-        row.record_hash,
-        row.signature_hash,
-    )
+    sig = stored_signature(row)
     return SignatureView(
         signer_id=sig.signer_id,
         printed_name=sig.printed_name,

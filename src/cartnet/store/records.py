@@ -141,6 +141,20 @@ def _log_problems(session: Session) -> list[str]:
     ]
 
 
+def stored_signature(row: SignatureRow) -> ElectronicSignature:
+    """The signature a row holds; ``ValueError`` if it cannot be one any more."""
+    return ElectronicSignature(
+        row.signer_id,
+        row.printed_name,
+        row.signed_at,
+        SignatureMeaning(row.meaning),
+        row.record_type,
+        row.record_id,
+        row.record_hash,
+        row.signature_hash,
+    )
+
+
 def signature_problems(session: Session, signing_key: bytes | None) -> list[str]:
     """Signatures whose seal is broken, or that no longer bind their step's record hash.
 
@@ -158,16 +172,7 @@ def signature_problems(session: Session, signing_key: bytes | None) -> list[str]
         if signing_key is None:
             continue
         try:
-            sig = ElectronicSignature(
-                row.signer_id,
-                row.printed_name,
-                row.signed_at,
-                SignatureMeaning(row.meaning),
-                row.record_type,
-                row.record_id,
-                row.record_hash,
-                row.signature_hash,
-            )
+            sig = stored_signature(row)
         except ValueError as err:
             problems.append(f"{name}: not a valid signature any more ({err})")
             continue
