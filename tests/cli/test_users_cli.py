@@ -1,0 +1,95 @@
+"""``cartnet users``: accounts from the command line, with clean refusals."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cartnet.cli import app
+from cartnet.service.settings import new_key
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for name in ("CARTNET_PATIENT_KEY", "CARTNET_SIGNING_KEY", "CARTNET_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def _users(*args: str) -> object:
+    return runner.invoke(app, ["users", *args])
+
+
+def test_create_list_and_revoke(environment: Path, database_url: str) -> None:
+    created = _users(
+        "create",
+        "carla",
+        "--role",
+        "center_coordinator",
+        "--center",
+        "dana-farber",
+        "--name",
+        "Carla Ruiz",
+        "--password",
+        "long enough pw",
+        "--db",
+        database_url,
+    )
+    assert created.exit_code == 0, created.output
+    assert "created carla (center_coordinator, dana-farber)" in created.output
+    listed = _users("list", "--db", database_url)
+    assert listed.exit_code == 0
+    assert re.search(r"carla\s+center_coordinator\s+dana-farber\s+Carla Ruiz", listed.output)
+    revoked = _users("revoke-tokens", "carla", "--db", database_url)
+    assert revoked.exit_code == 0 and "revoked 0 token(s) of carla" in revoked.output
+    assert (environment / "data" / "cartnet" / "patient-key.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "center_coordinator", "--center", "nowhere"], "unknown treatment center"),
+        (["--role", "site_operator"], "needs a manufacturing site"),
+        (["--role", "admin", "--site", "leipzig"], "has no site"),
+        (["--role", "admin", "--password", "short"], "at least 12 characters"),
+        (["--role", "wizard"], "wizard"),
+    ],
+)
+def test_bad_accounts_are_refused_cleanly(
+    environment: Path, database_url: str, args: list[str], message: str
+) -> None:
+    options = args if "--password" in args else [*args, "--password", "long enough pw"]
+    result = _users("create", "someone", "--name", "Some One", *options, "--db", database_url)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_taken_username_and_foreign_keys_are_refused(
+    environment: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok = [
+        "create",
+        "ada",
+        "--role",
+        "admin",
+        "--name",
+        "Ada",
+        "--password",
+        "long enough pw",
+        "--db",
+        database_url,
+    ]
+    assert _users(*ok).exit_code == 0
+    again = _users(*ok)
+    assert again.exit_code == 1 and "username 'ada' is taken" in again.output
+    monkeypatch.setenv("CARTNET_PATIENT_KEY", new_key())
+    other = _users("list", "--db", database_url)
+    assert other.exit_code == 1
+    assert "patient key is not the one this database was written with" in other.output
