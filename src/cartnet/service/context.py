@@ -144,10 +144,9 @@ class ServiceContext:
     ) -> None:
         """Append an audit entry in the use case's transaction (last: it locks the head).
 
-        The head is locked before the clock is read: a transaction that read the clock
-        earlier but got the lock later would otherwise stamp its entry before the last one.
+        The clock is read once the head is locked: a transaction that read it earlier but
+        got the lock later would otherwise stamp its entry before the last one.
         """
-        self.audit.head(session, lock=True)
         self.audit.append(
             session,
             principal.actor,
@@ -157,7 +156,7 @@ class ServiceContext:
             changes,
             reason_code=reason_code,
             reason_text=reason_text,
-            timestamp=self.now(),
+            clock=self.now,
         )
 
     def add_record(

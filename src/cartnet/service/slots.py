@@ -19,13 +19,13 @@ from enum import StrEnum
 
 import numpy as np
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cartnet.network.model import Network
 from cartnet.schedule.capacity import CapacityCalendar
 from cartnet.schedule.offers import OfferPlanner, SlotChain
 from cartnet.service.errors import Conflict
-from cartnet.store.database import insert_or_ignore
 from cartnet.store.tables import SlotUsageRow
 
 HORIZON_DAYS = 400
@@ -160,22 +160,16 @@ class SlotLedger:
         )
 
     def reserve(self, session: Session, claims: list[Claim], today: date) -> None:
-        """Take every claim or raise :class:`Conflict` (the caller's transaction rolls back)."""
+        """Take every claim or raise :class:`Conflict` (the caller's transaction rolls back).
+
+        One statement per claim: insert the day's row with one booked, or raise its count
+        if it is below capacity (``ON CONFLICT DO UPDATE ... WHERE``); no row comes back
+        when the day is full.
+        """
         for claim in sorted(claims, key=lambda c: (c.kind.value, c.resource, c.day)):
             capacity = self.capacity(claim, today)
-            _ensure_row(session, claim)
-            taken = session.execute(
-                update(SlotUsageRow)
-                .where(
-                    SlotUsageRow.kind == claim.kind.value,
-                    SlotUsageRow.resource == claim.resource,
-                    SlotUsageRow.day == claim.day,
-                    SlotUsageRow.booked < capacity,
-                )
-                .values(booked=SlotUsageRow.booked + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
+            taken = capacity > 0 and _take_one(session, claim, capacity)
+            if not taken:
                 raise Conflict(
                     f"the {claim.kind.value} capacity of {claim.resource} on {claim.day} was "
                     "taken meanwhile; ask for offers again",
@@ -198,12 +192,15 @@ class SlotLedger:
             )
 
 
-def _ensure_row(session: Session, claim: Claim) -> None:
-    insert_or_ignore(
-        session,
-        SlotUsageRow,
-        kind=claim.kind.value,
-        resource=claim.resource,
-        day=claim.day,
-        booked=0,
+def _take_one(session: Session, claim: Claim, capacity: int) -> bool:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new_row = insert(SlotUsageRow).values(
+        kind=claim.kind.value, resource=claim.resource, day=claim.day, booked=1
     )
+    statement = new_row.on_conflict_do_update(
+        index_elements=[SlotUsageRow.kind, SlotUsageRow.resource, SlotUsageRow.day],
+        set_={"booked": SlotUsageRow.booked + 1},
+        where=SlotUsageRow.booked < capacity,
+    ).returning(SlotUsageRow.booked)
+    return session.execute(statement).first() is not None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,12 +142,15 @@ class AuditRepository:
         reason_code: ReasonCode | None = None,
         reason_text: str | None = None,
         timestamp: datetime | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> AuditEntry:
         """Add the next entry to the session's transaction and return it (not committed).
 
         Refuses (:class:`~cartnet.ledger.audit.AuditRuleError`) what
         :meth:`AuditChain.append <cartnet.ledger.audit.AuditChain.append>` refuses,
-        including a timestamp before the last stored entry's.
+        including a timestamp before the last stored entry's. Without ``timestamp`` the
+        time is read from ``clock`` (UTC now) once the head is locked, so concurrent
+        writers stamp their entries in the order they append them.
         """
         head_row = session.scalars(
             select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()
@@ -155,7 +158,7 @@ class AuditRepository:
         if head_row is None:
             raise ChainHeadMissingError()
         head = ChainHead(head_row.sequence, head_row.hash)
-        chain = AuditChain(after=head)
+        chain = AuditChain(after=head) if clock is None else AuditChain(after=head, clock=clock)
         entry = chain.append(
             actor,
             action,
@@ -167,9 +170,11 @@ class AuditRepository:
             timestamp=timestamp,
         )
         if head.sequence > 0:
-            last = session.scalar(
-                select(AuditEntryRow.timestamp).where(AuditEntryRow.sequence == head.sequence)
-            )
+            last = head_row.timestamp
+            if last is None:  # a head written before the column existed
+                last = session.scalar(
+                    select(AuditEntryRow.timestamp).where(AuditEntryRow.sequence == head.sequence)
+                )
             if last is not None and entry.timestamp < last:
                 raise AuditRuleError(
                     f"timestamp {entry.timestamp.isoformat()} is before the last entry's "
@@ -178,6 +183,7 @@ class AuditRepository:
         session.add(_row(entry))
         head_row.sequence = entry.sequence
         head_row.hash = entry.hash
+        head_row.timestamp = entry.timestamp
         session.flush()
         return entry
 

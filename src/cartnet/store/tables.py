@@ -154,6 +154,8 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sequence: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Of the last entry: the next must not be earlier (no second read to check it)."""
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
 

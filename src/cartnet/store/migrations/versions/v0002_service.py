@@ -1,6 +1,7 @@
-"""The orchestration service: planned chains and pseudonyms on orders, slot usage,
-counters, order steps, signatures, collections, QC results, shipments, temperature
-logs, exceptions, users, tokens, key fingerprints and idempotency keys.
+"""The orchestration service: planned chains and pseudonyms on orders, the last entry's
+time on the audit head, slot usage, counters, order steps, signatures, collections, QC
+results, shipments, temperature logs, exceptions, users, tokens, key fingerprints and
+idempotency keys.
 
 A snapshot, like 0001. Orders gain non-null columns without defaults: no release before
 this one created orders, so there are no rows to fill.
@@ -55,6 +56,8 @@ def upgrade() -> None:
         batch.create_unique_constraint("uq_orders_din", ["din"])
         batch.create_index("ix_orders_site", ["site"])
         batch.create_index("ix_orders_center_created", ["center", "created_at", "id"])
+    with op.batch_alter_table("audit_head") as batch:
+        batch.add_column(sa.Column("timestamp", UTCDateTime(), nullable=True))
     op.create_table(
         "slot_usage",
         sa.Column("kind", sa.String(16), nullable=False),
@@ -235,6 +238,8 @@ def downgrade() -> None:
         "slot_usage",
     ):  # fmt: skip
         op.drop_table(table)
+    with op.batch_alter_table("audit_head") as batch:
+        batch.drop_column("timestamp")
     with op.batch_alter_table("orders") as batch:
         batch.drop_index("ix_orders_center_created")
         batch.drop_index("ix_orders_site")
