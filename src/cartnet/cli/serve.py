@@ -8,6 +8,7 @@ The database is migrated on start.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,22 +94,38 @@ def serve(
     network: str | None = NETWORK_OPTION,
     scenario: str | None = SCENARIO_OPTION,
     config: Path | None = CONFIG_OPTION,
+    workers: int = typer.Option(
+        1, min=1, max=64, help="Server processes (one per core uses every core)."
+    ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Run the orchestration service (REST API under /api/v1, docs at /docs)."""
     import uvicorn
 
     from cartnet.api import create_app
+    from cartnet.api.server import environment_for
 
     with service(db, network, scenario, config) as ctx:
         url = redacted(database_url(ctx.settings.database_url))
         err.print(
             f"cartnet serve: database {url}, network {ctx.network.name}"
-            f" ({ctx.settings.scenario or 'no scenario'}), keys in {data_dir()}",
+            f" ({ctx.settings.scenario or 'no scenario'}), keys in {data_dir()}"
+            f", {workers} worker(s)",
             highlight=False,
             soft_wrap=True,
         )
-        uvicorn.run(create_app(ctx), host=host, port=port, log_level=log_level)
+        if workers == 1:
+            uvicorn.run(create_app(ctx), host=host, port=port, log_level=log_level)
+            return
+        os.environ.update(environment_for(ctx.settings, None if config is None else str(config)))
+    uvicorn.run(
+        "cartnet.api.server:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
 
 
 @users_app.command("create")
