@@ -19,7 +19,14 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cartnet.ledger.audit import AuditAction, Change, ReasonCode
+from cartnet.ledger.audit import (
+    AuditAction,
+    AuditRuleError,
+    Change,
+    FieldChange,
+    ReasonCode,
+    reason_problem,
+)
 from cartnet.ledger.signatures import SignaturePolicy
 from cartnet.network.catalog import open_network
 from cartnet.network.model import Network
@@ -36,6 +43,9 @@ from cartnet.store.database import (
 )
 from cartnet.store.repository import AuditRepository
 from cartnet.store.tables import CounterRow, KeyCheckRow
+
+PENDING_AUDIT = "cartnet_pending_audit"
+"""Key in ``Session.info`` of the audit entries a transaction will write at commit."""
 
 
 def _utc_now() -> datetime:
@@ -119,9 +129,15 @@ class ServiceContext:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One use case: everything it writes commits together, or nothing does."""
+        """One use case: everything it writes commits together, or nothing does.
+
+        Its audit entries are appended last, just before the commit: the trail's head is
+        the one row every writer locks, so it is held for as short a time as possible.
+        """
         with self.sessions() as session, session.begin():
             yield session
+            for entry in session.info.pop(PENDING_AUDIT, []):
+                self.audit.append(session, **entry, clock=self.now)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -142,21 +158,27 @@ class ServiceContext:
         reason_code: ReasonCode | None = None,
         reason_text: str | None = None,
     ) -> None:
-        """Append an audit entry in the use case's transaction (last: it locks the head).
+        """Add an audit entry to the use case's transaction; it is written at commit.
 
-        The clock is read once the head is locked: a transaction that read it earlier but
-        got the lock later would otherwise stamp its entry before the last one.
+        The entry is checked now (values, reason rules), so a bad one fails the use case
+        where it is made. It is stamped once the head is locked at commit: a transaction
+        that read the clock earlier but got the lock later would otherwise stamp its
+        entry before the last one.
         """
-        self.audit.append(
-            session,
-            principal.actor,
-            action,
-            entity_type,
-            entity_id,
-            changes,
-            reason_code=reason_code,
-            reason_text=reason_text,
-            clock=self.now,
+        field_changes = tuple(c if isinstance(c, FieldChange) else FieldChange(*c) for c in changes)
+        problem = reason_problem(action, field_changes, reason_code, reason_text)
+        if problem is not None:
+            raise AuditRuleError(f"{action} of {entity_type} {entity_id}: {problem}")
+        session.info.setdefault(PENDING_AUDIT, []).append(
+            {
+                "actor": principal.actor,
+                "action": action,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "changes": field_changes,
+                "reason_code": reason_code,
+                "reason_text": reason_text,
+            }
         )
 
     def add_record(
