@@ -66,6 +66,7 @@ APHERESIS_AHEAD_DAYS = 200
 must stay inside the 400-day capacity calendar."""
 BOOKERS = frozenset({Role.CENTER_COORDINATOR, Role.PLANNER})
 
+RELEASE_EVENTS = (OrderEvent.RELEASE.value, OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS.value)
 _PRE_COLLECTION = frozenset({OrderState.ENROLLED, OrderState.BOOKED})
 _PRE_START = frozenset(
     {
@@ -94,11 +95,18 @@ def order_view(ctx: ServiceContext, session: Session, row: OrderRow) -> OrderVie
             delivery=row.delivery_on or row.start_on,
             infusion=row.infusion_on or row.start_on,
         )
-    open_exceptions = session.scalar(
-        select(func.count())
-        .select_from(OrderExceptionRow)
-        .where(OrderExceptionRow.order_id == row.id, OrderExceptionRow.closed_at.is_(None))
-    )
+    open_exceptions, released = session.execute(
+        select(
+            select(func.count())
+            .select_from(OrderExceptionRow)
+            .where(OrderExceptionRow.order_id == row.id, OrderExceptionRow.closed_at.is_(None))
+            .scalar_subquery(),
+            select(func.max(OrderStepRow.at))
+            .where(OrderStepRow.order_id == row.id, OrderStepRow.event.in_(RELEASE_EVENTS))
+            .scalar_subquery(),
+        )
+    ).one()
+    expiry = _expiry(ctx, row, released)
     return OrderView(
         id=row.id,
         coi=row.coi,
@@ -114,7 +122,7 @@ def order_view(ctx: ServiceContext, session: Session, row: OrderRow) -> OrderVie
         allowed_events=list(allowed_events(row.state)),
         earliest_apheresis=row.earliest_apheresis,
         din=row.din,
-        expiry=(expiry := _expiry(ctx, session, row)),
+        expiry=expiry,
         sec=_sec(ctx, row, expiry),
         plan=plan,
         open_exceptions=open_exceptions or 0,
@@ -124,16 +132,8 @@ def order_view(ctx: ServiceContext, session: Session, row: OrderRow) -> OrderVie
     )
 
 
-def _expiry(ctx: ServiceContext, session: Session, row: OrderRow) -> date | None:
+def _expiry(ctx: ServiceContext, row: OrderRow, released: datetime | None) -> date | None:
     """Shelf life from QA's release; before release, from the planned release day."""
-    released = session.scalar(
-        select(func.max(OrderStepRow.at)).where(
-            OrderStepRow.order_id == row.id,
-            OrderStepRow.event.in_(
-                [OrderEvent.RELEASE.value, OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS.value]
-            ),
-        )
-    )
     day = released.date() if released is not None else row.release_on
     return None if day is None else day + timedelta(days=ctx.settings.shelf_life_days)
 
