@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -67,6 +68,10 @@ class ServiceContext:
     signature_policy: SignaturePolicy = field(init=False)
 
     def __post_init__(self) -> None:
+        sqlite = self.engine.dialect.name == "sqlite"
+        self._writer: AbstractContextManager[object] = (
+            threading.RLock() if sqlite else nullcontext()
+        )
         self.slots = SlotLedger(self.network)
         self.vault = PatientVault(self.settings.patient_key)
         self.signature_policy = self.settings.signature_policy
@@ -133,8 +138,11 @@ class ServiceContext:
 
         Its audit entries are appended last, just before the commit: the trail's head is
         the one row every writer locks, so it is held for as short a time as possible.
+        On SQLite the writers of this process queue on a lock first, in order, instead of
+        polling for the database's write lock (SQLite's busy handler sleeps up to 100 ms
+        between tries, so some writers would wait seconds while later ones get in).
         """
-        with self.sessions() as session, session.begin():
+        with self._writer, self.sessions() as session, session.begin():
             yield session
             for entry in session.info.pop(PENDING_AUDIT, []):
                 self.audit.append(session, **entry, clock=self.now)

@@ -66,6 +66,8 @@ APHERESIS_AHEAD_DAYS = 200
 must stay inside the 400-day capacity calendar."""
 BOOKERS = frozenset({Role.CENTER_COORDINATOR, Role.PLANNER})
 
+CHAIN_TAIL = timedelta(days=90)
+"""Past its start a chain's QC release lies within this; a booking loads no later days."""
 RELEASE_EVENTS = (OrderEvent.RELEASE.value, OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS.value)
 _PRE_COLLECTION = frozenset({OrderState.ENROLLED, OrderState.BOOKED})
 _PRE_START = frozenset(
@@ -381,7 +383,9 @@ def _chain(
         raise Invalid(
             f"start {start} must be after today ({today}) and by {horizon}", field="start"
         )
-    planner = ctx.slots.planner(session, today, sites=[site], centers=[row.center])
+    planner = ctx.slots.planner(
+        session, today, sites=[site], centers=[row.center], until=start + CHAIN_TAIL
+    )
     earliest = max(row.earliest_apheresis, today)
     found = planner.chain(_request(row, earliest), site, start, today=today)
     if isinstance(found, Exclusion):

@@ -105,11 +105,14 @@ class SlotLedger:
         *,
         sites: Collection[str] | None = None,
         centers: Collection[str] | None = None,
+        until: date | None = None,
     ) -> CapacityCalendar:
         """The calendar from ``today`` with what the database says is booked.
 
-        ``sites`` / ``centers`` limit what is loaded to what the caller will look at (an
-        offer for one patient needs one center's apheresis days, not every center's).
+        ``sites`` / ``centers`` / ``until`` limit what is loaded to what the caller will
+        look at (an offer for one patient needs one center's apheresis days, not every
+        center's; a booking needs the days up to its chain's end). Days not loaded read
+        as free: look only at what was asked for.
         """
         base = self._calendar(today)
         cal = copy.copy(base)
@@ -118,6 +121,8 @@ class SlotLedger:
         cal.qc_booked = np.zeros_like(base.qc)
         cal.bookings = {}
         last = today + timedelta(days=base.days - 1)
+        if until is not None:
+            last = min(last, until)
         query = select(
             SlotUsageRow.kind, SlotUsageRow.resource, SlotUsageRow.day, SlotUsageRow.booked
         ).where(SlotUsageRow.day >= today, SlotUsageRow.day <= last, SlotUsageRow.booked > 0)
@@ -143,12 +148,13 @@ class SlotLedger:
         *,
         sites: Collection[str] | None = None,
         centers: Collection[str] | None = None,
+        until: date | None = None,
     ) -> OfferPlanner:
         """An offer planner on the current bookings; approval and lane caches are shared.
 
         Only the bookings of ``sites`` and ``centers`` are loaded (all when ``None``).
         """
-        calendar = self.snapshot(session, today, sites=sites, centers=centers)
+        calendar = self.snapshot(session, today, sites=sites, centers=centers, until=until)
         shared = self._planner
         assert shared is not None
         return OfferPlanner(

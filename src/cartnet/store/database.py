@@ -31,6 +31,9 @@ DATABASE_URL_VARIABLE = "CARTNET_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 """How long a SQLite writer waits for another one's transaction before giving up."""
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+POOL = {"pool_size": 10, "max_overflow": 30}
+"""Up to 40 connections: as many as the 40 threads a server runs requests on, so no
+request waits for a connection while its thread is free."""
 READ_ONLY_OPTION = "cartnet_read_only"
 READ_ONLY = {READ_ONLY_OPTION: True, "postgresql_readonly": True}
 """Execution options of a transaction that only reads: on SQLite a plain (deferred)
@@ -83,13 +86,13 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
-        engine = create_engine(parsed, connect_args=connect_args, **options)
+        engine = create_engine(parsed, connect_args=connect_args, **{**POOL, **options})
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, **options)
+        return create_engine(parsed, pool_pre_ping=True, **{**POOL, **options})
     raise DatabaseError(
         f"database {parsed.drivername!r} is not supported; use sqlite+pysqlite:// or "
         "postgresql+psycopg://"
