@@ -31,7 +31,7 @@ from cartnet.ledger.lifecycle import OrderEvent, OrderState, allowed_events
 from cartnet.ledger.roles import Role
 from cartnet.network.entities import Regulator, Scope
 from cartnet.schedule.offers import Exclusion, OfferRequest, SlotChain
-from cartnet.service.access import Principal, load_order, visible_orders
+from cartnet.service.access import ORDER_READERS, Principal, load_order, visible_orders
 from cartnet.service.context import ServiceContext, new_id
 from cartnet.service.errors import Conflict, Invalid, NotFound
 from cartnet.service.idempotency import Idempotency
@@ -55,7 +55,7 @@ from cartnet.service.schemas import (
     SiteCapacity,
     StepResult,
 )
-from cartnet.service.slots import Claim, SlotKind, chain_claims
+from cartnet.service.slots import Claim, SlotKind, chain_claims, qc_claims
 from cartnet.service.steps import step_view, take_step
 from cartnet.store.tables import AuditEntryRow, OrderExceptionRow, OrderRow, OrderStepRow
 
@@ -267,10 +267,7 @@ def list_orders(
     limit: int = 50,
 ) -> OrderPage:
     """Orders visible to ``principal``, oldest first, ``limit`` at a time."""
-    principal.require(
-        {Role.CENTER_COORDINATOR, Role.SITE_OPERATOR, Role.QA, Role.LOGISTICS, Role.PLANNER},
-        "list orders",
-    )
+    principal.require(ORDER_READERS, "list orders")
     if not 1 <= limit <= MAX_PAGE:
         raise Invalid(f"limit must be 1-{MAX_PAGE}", field="limit")
     query = visible_orders(principal)
@@ -430,29 +427,8 @@ def held_claims(ctx: ServiceContext, row: OrderRow) -> list[Claim]:
     if state in _PRE_START and row.start_on > today:
         claims.append(Claim(SlotKind.MANUFACTURING, row.site, row.start_on))
     if state in _PRE_QC and row.release_on is not None and row.release_on > today:
-        cal = ctx.slots.snapshot_base(today)
-        qc = [c for c in chain_claims(_as_chain(row), row.center, cal) if c.kind is SlotKind.QC]
-        claims.extend(qc)
+        claims += qc_claims(ctx.slots.snapshot_base(today), row.site, row.release_on)
     return claims
-
-
-def _as_chain(row: OrderRow) -> SlotChain:
-    assert row.site and row.apheresis_on and row.start_on and row.release_on
-    return SlotChain(
-        row.site,
-        row.site,
-        row.apheresis_on,
-        row.start_on,
-        row.release_on,
-        row.release_on,
-        row.release_on,
-        0,
-        0,
-        0.0,
-        0,
-        0,
-        False,
-    )
 
 
 def book(
@@ -616,8 +592,8 @@ def _restart_manufacturing(ctx: ServiceContext, session: Session, row: OrderRow)
         if old is not None and shift:
             changes.append((name, _text(old), _text(old + shift)))
             setattr(row, name, old + shift)
-    claims = chain_claims(_as_chain(row), row.center, calendar)
-    ctx.slots.reserve(session, [c for c in claims if c.kind is not SlotKind.APHERESIS], today)
+    claims = [Claim(SlotKind.MANUFACTURING, row.site, start)]
+    ctx.slots.reserve(session, claims + qc_claims(calendar, row.site, row.release_on), today)
     return changes
 
 

@@ -49,13 +49,16 @@ class Claim:
 
 def chain_claims(chain: SlotChain, center: str, calendar: CapacityCalendar) -> list[Claim]:
     """The capacity a booked chain takes: its start, its apheresis, its QC day if limited."""
-    claims = [
+    return [
         Claim(SlotKind.MANUFACTURING, chain.site, chain.start),
         Claim(SlotKind.APHERESIS, center, chain.apheresis),
+        *qc_claims(calendar, chain.site, chain.release),
     ]
-    if _qc_limited(calendar, chain.site, chain.release):
-        claims.append(Claim(SlotKind.QC, chain.site, chain.release))
-    return claims
+
+
+def qc_claims(calendar: CapacityCalendar, site: str, release: date) -> list[Claim]:
+    """The QC day a batch released on ``release`` takes, where the site's QC is limited."""
+    return [Claim(SlotKind.QC, site, release)] if _qc_limited(calendar, site, release) else []
 
 
 def _qc_limited(calendar: CapacityCalendar, site: str, day: date) -> bool:
