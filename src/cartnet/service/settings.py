@@ -70,6 +70,12 @@ class ServiceSettings(BaseModel):
     """EU tissue establishment code (8 characters) per manufacturing site id, for the SEC."""
     shelf_life_days: Annotated[int, Field(ge=1)] = 270
     """Expiry on the label: days after QA release (assumption: Kymriah's 9 months)."""
+    session_idle_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 30.0
+    """A portal session ends after this long without a request (log in again)."""
+    session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 12.0
+    """A portal session ends this long after login, however active."""
+    secure_cookies: bool | None = None
+    """Mark the session cookie ``Secure``; ``None``: when the request came over HTTPS."""
 
     @field_validator("fin")
     @classmethod
@@ -138,6 +144,14 @@ class ServiceSettings(BaseModel):
     @property
     def token_lifetime(self) -> timedelta:
         return timedelta(hours=self.token_hours)
+
+    @property
+    def session_idle(self) -> timedelta:
+        return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(hours=self.session_hours)
 
     @property
     def signature_policy(self) -> SignaturePolicy:

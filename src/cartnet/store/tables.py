@@ -400,3 +400,22 @@ class KeyCheckRow(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(HASH_LENGTH))
+
+
+class WebSessionRow(Base):
+    """A logged-in browser: kept server-side so logout and timeouts end it for certain.
+
+    The cookie carries a random token; the row keeps its SHA-256 only, like bearer
+    tokens, and the session's CSRF token, which every state-changing form must echo.
+    """
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
