@@ -94,27 +94,47 @@ def list_users(ctx: ServiceContext, by: Principal) -> list[UserView]:
         return [_view(r) for r in session.scalars(select(UserRow).order_by(UserRow.username))]
 
 
+def check_credentials(ctx: ServiceContext, username: str, password: str) -> Principal:
+    """The principal whose password this is; :class:`Unauthorized` otherwise.
+
+    The password is checked outside any transaction: argon2 takes tens of milliseconds
+    and much memory, and no lock of the database should wait for it.
+    """
+    with ctx.reading() as session:
+        row = session.scalar(select(UserRow).where(UserRow.username == username))
+        stored = None if row is None else row.password_hash
+        principal = None if row is None else _principal(row)
+        active = row is not None and row.active
+    if not password_matches(stored, password) or principal is None:
+        raise Unauthorized("wrong username or password")
+    if not active:
+        raise Unauthorized(f"the account {username!r} is disabled")
+    return principal
+
+
 def login(ctx: ServiceContext, username: str, password: str) -> TokenIssued:
     """A new bearer token for a user whose password matches."""
+    principal = check_credentials(ctx, username, password)
+    token = new_token()
+    now = ctx.now()
+    expires = now + ctx.settings.token_lifetime
     with ctx.transaction() as session:
-        row = session.scalar(select(UserRow).where(UserRow.username == username))
-        if not password_matches(row.password_hash if row else None, password) or row is None:
-            raise Unauthorized("wrong username or password")
-        if not row.active:
-            raise Unauthorized(f"the account {username!r} is disabled")
-        token = new_token()
-        now = ctx.now()
-        expires = now + ctx.settings.token_lifetime
         session.add(
             TokenRow(
                 token_hash=token_hash(token),
-                user_id=row.id,
+                user_id=principal.user_id,
                 issued_at=now,
                 expires_at=expires,
                 revoked_at=None,
             )
         )
     return TokenIssued(access_token=token, expires_at=expires)
+
+
+def _principal(user: UserRow) -> Principal:
+    return Principal(
+        user.id, user.username, user.printed_name, Role(user.role), user.center, user.site
+    )
 
 
 def authenticate(ctx: ServiceContext, token: str) -> Principal:
@@ -134,9 +154,7 @@ def authenticate(ctx: ServiceContext, token: str) -> Principal:
         raise Unauthorized("the bearer token has expired; log in again")
     if not user.active:
         raise Unauthorized(f"the account {user.username!r} is disabled")
-    return Principal(
-        user.id, user.username, user.printed_name, Role(user.role), user.center, user.site
-    )
+    return _principal(user)
 
 
 def revoke_token(ctx: ServiceContext, token: str) -> None:
