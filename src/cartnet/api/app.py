@@ -24,6 +24,7 @@ from cartnet.api.problems import (
 )
 from cartnet.service.context import ServiceContext
 from cartnet.service.errors import ServiceError
+from cartnet.web import error_page, is_portal, mount_portal
 
 log = logging.getLogger("cartnet.api")
 API_PREFIX = "/api/v1"
@@ -38,6 +39,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         "and custody, audit trail",
         description="Every endpoint but `/healthz` and `POST /api/v1/auth/tokens` needs a "
         "bearer token. Errors are RFC 9457 problem details.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
     for module in (accounts, orders, network):
@@ -50,10 +53,13 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
+    mount_portal(app)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_upload_bytes)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, err: ServiceError) -> Response:
+        if is_portal(request):
+            return error_page(request, err.status, err.title, err.detail)
         return problem_response(
             err.status,
             err.title,
@@ -67,6 +73,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, err: RequestValidationError) -> Response:
         problems = [_field_problem(e) for e in err.errors()]
+        if is_portal(request):
+            what = "; ".join(f"{p.field}: {p.message}" for p in problems)
+            return error_page(request, 422, "Invalid request", what)
         if any(e.get("type") == "json_invalid" for e in err.errors()):
             return problem_response(
                 400,
@@ -88,6 +97,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if is_portal(request):
+            return error_page(request, err.status_code, _title(err.status_code), str(err.detail))
         return problem_response(
             err.status_code, _title(err.status_code), str(err.detail), instance=request.url.path
         )

@@ -103,7 +103,7 @@ def check_credentials(ctx: ServiceContext, username: str, password: str) -> Prin
     with ctx.reading() as session:
         row = session.scalar(select(UserRow).where(UserRow.username == username))
         stored = None if row is None else row.password_hash
-        principal = None if row is None else _principal(row)
+        principal = None if row is None else principal_of(row)
         active = row is not None and row.active
     if not password_matches(stored, password) or principal is None:
         raise Unauthorized("wrong username or password")
@@ -131,7 +131,7 @@ def login(ctx: ServiceContext, username: str, password: str) -> TokenIssued:
     return TokenIssued(access_token=token, expires_at=expires)
 
 
-def _principal(user: UserRow) -> Principal:
+def principal_of(user: UserRow) -> Principal:
     return Principal(
         user.id, user.username, user.printed_name, Role(user.role), user.center, user.site
     )
@@ -154,7 +154,7 @@ def authenticate(ctx: ServiceContext, token: str) -> Principal:
         raise Unauthorized("the bearer token has expired; log in again")
     if not user.active:
         raise Unauthorized(f"the account {user.username!r} is disabled")
-    return _principal(user)
+    return principal_of(user)
 
 
 def revoke_token(ctx: ServiceContext, token: str) -> None:

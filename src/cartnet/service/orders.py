@@ -13,9 +13,10 @@ import base64
 import binascii
 import json
 import secrets
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,6 +55,7 @@ from cartnet.service.schemas import (
     Reschedule,
     SiteCapacity,
     StepResult,
+    StepView,
 )
 from cartnet.service.slots import Claim, SlotKind, chain_claims, qc_claims
 from cartnet.service.steps import step_view, take_step
@@ -260,25 +262,23 @@ def list_orders(
     principal: Principal,
     *,
     state: OrderState | None = None,
+    states: Collection[OrderState] = (),
     site: str | None = None,
     center: str | None = None,
     product: str | None = None,
+    search: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> OrderPage:
-    """Orders visible to ``principal``, oldest first, ``limit`` at a time."""
+    """Orders visible to ``principal``, oldest first, ``limit`` at a time.
+
+    ``state`` and ``states`` together: an order in any of them. ``search`` matches the
+    start of the CoI (as printed or eye-readable), the pseudonym or the DIN.
+    """
     principal.require(ORDER_READERS, "list orders")
     if not 1 <= limit <= MAX_PAGE:
         raise Invalid(f"limit must be 1-{MAX_PAGE}", field="limit")
-    query = visible_orders(principal)
-    for column, value in (
-        (OrderRow.state, state),
-        (OrderRow.site, site),
-        (OrderRow.center, center),
-        (OrderRow.product, product),
-    ):
-        if value is not None:
-            query = query.where(column == value)
+    query = _filtered(principal, state, states, site, center, product, search)
     if cursor is not None:
         after_time, after_id = _read_cursor(cursor)
         query = query.where(
@@ -293,6 +293,57 @@ def list_orders(
         items = [order_view(ctx, session, r) for r in rows[:limit]]
     next_cursor = _cursor(rows[limit - 1]) if len(rows) > limit else None
     return OrderPage(items=items, next_cursor=next_cursor)
+
+
+def count_orders(
+    ctx: ServiceContext,
+    principal: Principal,
+    *,
+    state: OrderState | None = None,
+    states: Collection[OrderState] = (),
+    site: str | None = None,
+    center: str | None = None,
+    product: str | None = None,
+    search: str | None = None,
+) -> int:
+    """How many orders :func:`list_orders` would list with these filters, all pages."""
+    principal.require(ORDER_READERS, "count orders")
+    query = _filtered(principal, state, states, site, center, product, search)
+    with ctx.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def _filtered(
+    principal: Principal,
+    state: OrderState | None,
+    states: Collection[OrderState],
+    site: str | None,
+    center: str | None,
+    product: str | None,
+    search: str | None,
+) -> Select[OrderRow]:
+    query = visible_orders(principal)
+    wanted = {*states, *([state] if state is not None else [])}
+    if wanted:
+        query = query.where(OrderRow.state.in_(sorted(s.value for s in wanted)))
+    for column, value in (
+        (OrderRow.site, site),
+        (OrderRow.center, center),
+        (OrderRow.product, product),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if search:
+        text = search.strip().upper().replace(" ", "")
+        prefix = text.replace("\\", "").replace("%", "").replace("_", "") + "%"
+        query = query.where(
+            or_(
+                OrderRow.coi.like(prefix),
+                OrderRow.pseudonym.like(prefix),
+                OrderRow.din.like(prefix),
+            )
+        )
+    return query
 
 
 def _cursor(row: OrderRow) -> str:
@@ -642,6 +693,18 @@ def order_audit(ctx: ServiceContext, principal: Principal, order_id: str) -> lis
         )
         for r in rows
     ]
+
+
+def order_steps(ctx: ServiceContext, principal: Principal, order_id: str) -> list[StepView]:
+    """The lifecycle steps the order took, with their signatures, oldest first."""
+    with ctx.reading() as session:
+        row = load_order(session, principal, order_id)
+        rows = session.scalars(
+            select(OrderStepRow)
+            .where(OrderStepRow.order_id == row.id)
+            .order_by(OrderStepRow.at, OrderStepRow.id)
+        ).all()
+        return [step_view(session, r) for r in rows]
 
 
 def aggregates(ctx: ServiceContext, principal: Principal) -> Aggregates:
