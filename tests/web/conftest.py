@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.api.conftest import PASSWORD, USERS, make_users, settings_for
 
 from cartnet.api import create_app
 from cartnet.service import orders
@@ -22,7 +23,6 @@ from cartnet.service.access import Principal
 from cartnet.service.accounts import check_credentials
 from cartnet.service.context import ServiceContext
 from cartnet.service.schemas import BookChain, NewOrder, OrderView, PatientIdentity
-from tests.api.conftest import PASSWORD, USERS, make_users, settings_for
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
