@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from tests.api.conftest import PASSWORD, USERS, make_users, settings_for
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS
 
 from cartnet.api import create_app
 from cartnet.service import orders
@@ -88,6 +89,17 @@ class Portal:
         who = self.principal(username)
         first = orders.offers(self.ctx, who, order.id).offers[0]
         return orders.book(self.ctx, who, order.id, BookChain(site=first.site, start=first.start))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright launches Debian's Chromium, never a downloaded one."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": CHROMIUM_ARGS,
+    }
 
 
 @pytest.fixture
