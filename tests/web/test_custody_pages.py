@@ -15,6 +15,7 @@ from tests.web.conftest import Portal
 from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderState
+from cartnet.ledger.signatures import SignaturePolicy
 from cartnet.service import custody, orders, quality, security
 from cartnet.service.schemas import (
     CloseException,
@@ -357,3 +358,39 @@ def test_free_text_is_shown_as_text(portal: Portal) -> None:
         assert value not in page.text and str(escape(value)) in page.text
     scanned = step(portal, "coordinator", order, "collection", scanned=XSS[0])
     assert scanned.status_code == 409 and XSS[0] not in scanned.text
+
+
+def test_a_second_signer_signs_where_the_country_asks_for_two(portal: Portal) -> None:
+    """With two signatures configured for a US step, the form asks for a co-signer."""
+    portal.ctx.signature_policy = SignaturePolicy.from_mapping({"receive_at_site": {"US": 2}})
+    order = portal.booked()
+    assert step(portal, "coordinator", order, "collection").status_code == 303
+    assert step(portal, "logistics", order, "handover_to_courier").status_code == 303
+    form = portal.as_user("operator").get(f"/orders/{order.id}/custody/receipt_at_site")
+    assert "Independent signature 2 of 2" in form.text
+    assert 'name="cosigner_1_password"' in form.text
+
+    alone = step(portal, "operator", order, "receipt_at_site")
+    assert alone.status_code == 422 and "2 independent signatures" in alone.text
+    wrong = step(
+        portal,
+        "operator",
+        order,
+        "receipt_at_site",
+        cosigner_1_username="operator2",
+        cosigner_1_password="not hers",
+    )
+    assert wrong.status_code == 401 and 'id="e-cosigner_1_password"' in wrong.text
+    assert 'value="operator2"' in wrong.text and "not hers" not in wrong.text
+    assert state(portal, order.id) is OrderState.SHIPPED_TO_SITE
+    both = step(
+        portal,
+        "operator",
+        order,
+        "receipt_at_site",
+        cosigner_1_username="operator2",
+        cosigner_1_password=PASSWORD,
+    )
+    assert both.status_code == 303, both.text
+    signed = orders.order_steps(portal.ctx, portal.principal("qa"), order.id)[-1].signatures
+    assert [s.printed_name for s in signed] == ["Sam Operator", "Sue Second"]

@@ -28,7 +28,14 @@ from cartnet.service.access import Principal
 from cartnet.service.custody import STEP_EVENTS
 from cartnet.service.errors import Conflict, Invalid, NotFound, ServiceError
 from cartnet.service.schemas import CustodyRequest, OrderView, StepRequest
-from cartnet.web.events import SIGNATURE_FIELD, signed_by, status_of, step_errors, step_rule
+from cartnet.web.events import (
+    signed_by,
+    signers_needed,
+    status_of,
+    step_errors,
+    step_rule,
+    without_passwords,
+)
 from cartnet.web.page import AnyUser, Page, form_values, role_page
 
 router = APIRouter()
@@ -169,8 +176,8 @@ async def record_custody(page: AnyUser, step: str, order_id: str = OrderId) -> R
 
 def _kept(values: dict[str, str], recorded: bool) -> dict[str, str]:
     """What the form shows again: never the password; no scan after a refused one."""
-    drop = {SIGNATURE_FIELD, *(("scanned", "typed") if recorded else ())}
-    return {k: v for k, v in values.items() if k not in drop}
+    drop = ("scanned", "typed") if recorded else ()
+    return {k: v for k, v in without_passwords(values).items() if k not in drop}
 
 
 def _render(
@@ -189,6 +196,7 @@ def _render(
         order=order,
         step=step,
         rule=rule,
+        cosigners=range(1, signers_needed(page, order, rule)),
         offsets=OFFSETS,
         form=form,
         errors=errors,
@@ -246,6 +254,7 @@ def _render_infusion(
         status=status,
         order=order,
         rule=rule,
+        cosigners=range(1, signers_needed(page, order, rule)),
         offsets=OFFSETS,
         form=form,
         errors=errors,

@@ -22,12 +22,14 @@ from cartnet.ledger.lifecycle import IllegalTransition, OrderEvent, Transition, 
 from cartnet.service import orders
 from cartnet.service.access import Principal
 from cartnet.service.errors import Conflict, Forbidden, NotFound, ServiceError
-from cartnet.service.schemas import EventRequest, OrderView, SignatureInput
+from cartnet.service.schemas import EventRequest, OrderView
 from cartnet.web.page import AnyUser, Page, field_errors, form_values
 
 router = APIRouter()
 OrderId = Path(max_length=64, pattern=IDENTIFIER)
 SIGNATURE_FIELD = "signature_password"
+MAX_SIGNERS = 5
+"""As many signatures as a step request takes (:class:`EventRequest`)."""
 
 EVENTS: tuple[OrderEvent, ...] = (
     OrderEvent.COMPLETE_MANUFACTURING,
@@ -66,25 +68,68 @@ def reason_choices(codes: Iterable[ReasonCode]) -> list[tuple[str, str]]:
     ]
 
 
-def signed_by(page: Page, values: dict[str, str]) -> list[SignatureInput]:
-    """The signer's own e-signature from the form's password field (none if left empty)."""
+def signers_needed(page: Page, order: OrderView, rule: Transition | None) -> int:
+    """Independent signatures the step needs for this order's country (0 if unsigned)."""
+    if rule is None:
+        return 0
+    return rule.required_signatures(order.country, page.ctx.signature_policy)
+
+
+def cosigner_field(index: int) -> str:
+    """The password field of the ``index``-th co-signer (the signer is index 0)."""
+    return f"cosigner_{index}_password"
+
+
+def signed_by(page: Page, values: dict[str, str]) -> list[dict[str, str]]:
+    """The signer's own e-signature from the password field, then any co-signers'.
+
+    Nothing when the signer left the password empty (the service then says the step
+    needs a signature). Co-signers are people beside the signer, where the country
+    asks for more than one signature; each enters their username and password.
+    """
     password = values.get(SIGNATURE_FIELD)
     if password is None:
         return []
-    return [SignatureInput(username=page.principal.username, password=password)]
+    signatures = [{"username": page.principal.username, "password": password}]
+    for index in range(1, MAX_SIGNERS):
+        username = values.get(f"cosigner_{index}_username")
+        if username is not None:
+            signatures.append(
+                {"username": username, "password": values.get(cosigner_field(index), "")}
+            )
+    return signatures
+
+
+def without_passwords(values: dict[str, str]) -> dict[str, str]:
+    """The form as it may be shown again: never a password."""
+    return {k: v for k, v in values.items() if not k.endswith("password")}
+
+
+def _signature_field(location: list[str]) -> str:
+    """The form field of a problem at ``signatures[.i[.part]]``."""
+    if len(location) > 1 and location[1].isdigit() and int(location[1]) > 0:
+        return cosigner_field(int(location[1]))
+    return SIGNATURE_FIELD
 
 
 def step_errors(err: ValidationError | ServiceError) -> dict[str, str]:
-    """Messages by form field; any problem with a signature goes next to the password."""
-    if isinstance(err, ServiceError) and (err.field or "").startswith("signatures"):
-        return {SIGNATURE_FIELD: err.detail}
-    if isinstance(err, ValidationError):
-        errors: dict[str, str] = {}
-        for name, message in field_errors(err).items():
-            key = SIGNATURE_FIELD if name in ("signatures", "password", "username") else name
-            errors.setdefault(key, message)
-        return errors
-    return field_errors(err)
+    """Messages by form field; a problem with a signature goes next to its password."""
+    if isinstance(err, ServiceError):
+        location = (err.field or "").split(".")
+        if location[0] == "signatures":
+            return {_signature_field(location): err.detail}
+        return field_errors(err)
+    errors: dict[str, str] = {}
+    for problem in err.errors():
+        location = [str(part) for part in problem.get("loc", ())]
+        if location and location[0] == "signatures":
+            empty = problem.get("type") in ("missing", "string_too_short")
+            message = "required" if empty else str(problem.get("msg", "invalid"))
+            errors.setdefault(_signature_field(location), message)
+    for name, message in field_errors(err).items():
+        if name not in ("signatures", "password", "username") and not name.isdigit():
+            errors.setdefault(name, message)
+    return errors
 
 
 def status_of(err: ValidationError | ServiceError) -> int:
@@ -126,7 +171,7 @@ async def take_event(page: AnyUser, event: str, order_id: str = OrderId) -> Resp
         )
         await page.call(orders.apply_event, ctx, who, order_id, body)
     except (ValidationError, ServiceError) as err:
-        shown = {k: v for k, v in values.items() if k != SIGNATURE_FIELD}
+        shown = without_passwords(values)
         return _render(page, order, step, rule, shown, step_errors(err), status_of(err))
     return page.redirect(f"/orders/{order_id}")
 
@@ -147,6 +192,7 @@ def _render(
         event=event,
         rule=rule,
         reasons=reason_choices(rule.reason_codes),
+        cosigners=range(1, signers_needed(page, order, rule)),
         form=form,
         errors=errors,
     )
