@@ -25,6 +25,7 @@ from cartnet.service.schemas import (
     SignatureInput,
     StepRequest,
 )
+from cartnet.store import AuditRepository, make_session_factory
 
 XSS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 RECORDED = "This refusal was recorded on the order"
@@ -209,6 +210,8 @@ def test_one_therapy_through_the_custody_pages(portal: Portal) -> None:
         "receipt_at_center",
         "infusion",
     ]
+    with make_session_factory(portal.ctx.engine)() as session, session.begin():
+        assert AuditRepository().verify(session) == []
 
 
 def test_times_are_entered_with_their_offset_and_parsed_strictly(portal: Portal) -> None:
@@ -322,6 +325,24 @@ def test_qa_decides_an_out_of_specification_batch_on_the_event_pages(portal: Por
     )
     assert remade.status_code == 303, remade.text
     assert state(portal, order.id) is OrderState.IN_MANUFACTURING
+
+    # The second batch fails too: the coordinator books a new apheresis, with a reason.
+    for user, event in (("operator", "complete_manufacturing"), ("qa", "report_oos")):
+        path = f"/orders/{order.id}/events/{event}"
+        assert portal.post(user, path, {"signature_password": PASSWORD}).status_code == 303
+    offer = re.findall(r'name="offer" value="([^"]+)"', offers.text)[-1]
+    unexplained = portal.post("coordinator", f"/orders/{order.id}/book", {"offer": offer})
+    assert unexplained.status_code == 422 and 'id="e-reason_code"' in unexplained.text
+    assert state(portal, order.id) is OrderState.OUT_OF_SPECIFICATION
+    rebooked = portal.post(
+        "coordinator",
+        f"/orders/{order.id}/book",
+        {"offer": offer, "reason_code": "clinical_decision"},
+    )
+    assert rebooked.status_code == 303, rebooked.text
+    assert state(portal, order.id) is OrderState.BOOKED
+    last = orders.order_steps(portal.ctx, portal.principal("qa"), order.id)[-1]
+    assert (last.event, last.reason_code) == ("rebook_apheresis", "clinical_decision")
 
 
 def test_posts_without_the_csrf_token_are_refused(portal: Portal) -> None:
