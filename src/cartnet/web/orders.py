@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query
@@ -83,7 +84,7 @@ async def order_list(
     cursor: str | None = Query(None, max_length=400, pattern=IDENTIFIER),
 ) -> Response:
     """Every order the user may see, filtered, a page at a time, with the total count."""
-    filters = {
+    filters: dict[str, Any] = {
         "states": state,
         "site": site or None,
         "center": center or None,
