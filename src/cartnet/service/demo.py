@@ -77,10 +77,11 @@ from cartnet.store.tables import AuditEntryRow, Base, OrderRow, UserRow
 DEFAULT_SEED = 2020
 WINDOW_DAYS = 42
 """How far back the first orders are enrolled: long enough for some to reach infusion."""
-FLOWING_ORDERS = 32
+FLOWING_ORDERS = 20
 """Orders that run along their plan until now (the held ones come on top)."""
-DEMO_HASH_COST = {"time_cost": 1, "memory_cost": 4096, "parallelism": 1}
-"""argon2id parameters of the demo accounts, whose passwords are printed on screen."""
+DEMO_HASH_COST = (1, 4096, 1)
+"""argon2id time cost, memory cost (KiB) and parallelism of the demo accounts, whose
+passwords are printed on screen (the service's default is 3, 65536, 4)."""
 PRODUCT = "tisagenlecleucel"
 
 Progress = Callable[[float, str], None]
@@ -101,6 +102,10 @@ CENTERS = (
 )
 SITES = (_Place("morris-plains", "America/New_York"), _Place("les-ulis", "Europe/Paris"))
 _ZONES = {p.id: p.zone for p in (*CENTERS, *SITES)}
+_HUBS = {
+    "US": ("FedEx hub, Memphis TN", "America/Chicago"),
+    "EU": ("Cryoport depot, Paris-Charles de Gaulle", "Europe/Paris"),
+}
 
 
 @dataclass(frozen=True)
@@ -225,7 +230,8 @@ class _Order:
     booking_hours: float
     planner_books: bool
     courier_transfer: bool
-    hub: str
+    hub: tuple[str, str]
+    """Where a courier hands the shipper on to another, and its time zone."""
     id: str = ""
     coi: str = ""
     plan: PlannedChain | None = None
@@ -286,7 +292,8 @@ def require_empty_database(url: str) -> None:
 def _demo_password_cost() -> Iterator[None]:
     """Hash the demo accounts cheaply (their passwords are printed on screen anyway)."""
     saved = security._hasher
-    security._hasher = PasswordHasher(**DEMO_HASH_COST)
+    time_cost, memory_cost, parallelism = DEMO_HASH_COST
+    security._hasher = PasswordHasher(time_cost, memory_cost, parallelism=parallelism)
     try:
         yield
     finally:
@@ -434,7 +441,9 @@ class _Replay:
             plans.append((None, first + timedelta(days=int(day))))
         plans.append((OrderState.ENROLLED, today))
         for hold, day in plans:
-            center, country, scope, trial, _ = streams[int(self.rng.choice(len(streams), p=weights))]
+            center, country, scope, trial, _ = streams[
+                int(self.rng.choice(len(streams), p=weights))
+            ]
             zone = ZoneInfo(_ZONES[center])
             hour = float(self.rng.uniform(8.5, 15.5))
             enrolled_at = _at(day, hour, zone)
@@ -454,9 +463,7 @@ class _Replay:
                     booking_hours=float(self.rng.uniform(0.5, 3.0)),
                     planner_books=bool(self.rng.random() < 0.2),
                     courier_transfer=bool(self.rng.random() < 0.5),
-                    hub="FedEx hub, Memphis TN"
-                    if country == "US"
-                    else "Cryoport depot, Paris-Charles de Gaulle",
+                    hub=_HUBS["US" if country == "US" else "EU"],
                 )
             )
         return drawn
@@ -521,7 +528,7 @@ class _Replay:
         self._custody(o, coordinator, CustodyStep.HANDOVER_TO_COURIER, "Loading dock", -186.0)
         if o.courier_transfer:
             yield handover + timedelta(hours=16)
-            self._custody(o, logistics, CustodyStep.COURIER_TRANSFER, o.hub, -184.5)
+            self._custody(o, logistics, CustodyStep.COURIER_TRANSFER, o.hub[0], -184.5, o.hub[1])
         if o.hold is OrderState.SHIPPED_TO_SITE:
             return
 
@@ -531,7 +538,9 @@ class _Replay:
             yield self.clock.moment + timedelta(minutes=4)
         self._custody(o, operator, CustodyStep.RECEIPT_AT_SITE, "Goods receipt, cell lab", -183.0)
         yield self.clock.moment + timedelta(hours=1)
-        self._logger_file(o, logistics, o.to_site, handover, "excursion" in o.incidents)
+        self._logger_file(
+            o, logistics, o.to_site, handover, "excursion" in o.incidents, center_zone
+        )
         if o.hold is OrderState.RECEIVED_AT_SITE:
             return
 
@@ -613,7 +622,7 @@ class _Replay:
         yield _at(plan.delivery, 10.0, center_zone)
         self._custody(o, coordinator, CustodyStep.RECEIPT_AT_CENTER, "Cell therapy lab", -185.0)
         yield self.clock.moment + timedelta(hours=1)
-        self._logger_file(o, logistics, o.to_center, handover, excursion=False)
+        self._logger_file(o, logistics, o.to_center, handover, False, site_zone)
         if o.hold is OrderState.DELIVERED:
             return
 
@@ -668,6 +677,7 @@ class _Replay:
         step: CustodyStep,
         place: str,
         temperature: float | None,
+        zone_name: str = "UTC",
     ) -> None:
         principal = who.principal
         tenant = principal.center or principal.site
@@ -679,7 +689,7 @@ class _Replay:
             )
             zone = ZoneInfo(_ZONES[tenant])
         else:
-            organisation, zone = "Cryoport", ZoneInfo("UTC")
+            organisation, zone = "Cryoport", ZoneInfo(zone_name)
         custody.record_custody(
             self.ctx,
             principal,
@@ -726,9 +736,16 @@ class _Replay:
             raise DemoError(f"the wrong scan {wrong} was accepted for order {o.id}")
 
     def _logger_file(
-        self, o: _Order, logistics: _User, shipment: str, handover: datetime, excursion: bool
+        self,
+        o: _Order,
+        logistics: _User,
+        shipment: str,
+        handover: datetime,
+        excursion: bool,
+        zone: ZoneInfo,
     ) -> None:
-        """The shipper's logger export, from handover to receipt, every 20 minutes."""
+        """The shipper's logger export, from handover to receipt every 20 minutes, in the
+        time zone it was started in."""
         readings = []
         moment = handover
         arrival = self.clock.moment - timedelta(minutes=50)
@@ -743,7 +760,7 @@ class _Replay:
             for i, rise in enumerate((-160.0, -147.5, -141.0, -144.0, -158.0)):
                 readings[middle + i] = (readings[middle + i][0], rise)
         lines = ["timestamp,temperature_c"]
-        lines += [f"{m.isoformat()},{t:.1f}" for m, t in readings]
+        lines += [f"{m.astimezone(zone).isoformat()},{t:.1f}" for m, t in readings]
         shipments.upload_temperature_log(
             self.ctx, logistics.principal, o.id, shipment, ("\n".join(lines) + "\n").encode()
         )
@@ -753,7 +770,12 @@ class _Replay:
         results = (
             ("sterility", "no growth at 14 days", "no growth", True),
             ("endotoxin", "< 0.5 EU/mL", "≤ 5 EU/mL", True),
-            ("viability", "71 % viable cells" if failed else "88 % viable cells", "≥ 80 %", not failed),
+            (
+                "viability",
+                "71 % viable cells" if failed else "88 % viable cells",
+                "≥ 80 %",
+                not failed,
+            ),
             ("car_expression", "23 % CAR+ T cells", "≥ 2 %", True),
         )
         for test, result, specification, passed in results:
