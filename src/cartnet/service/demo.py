@@ -384,11 +384,12 @@ class _Replay:
                     break
         self.progress(1.0, "done")
         with self.ctx.reading() as session:
-            states = dict(
-                session.execute(select(OrderRow.state, func.count()).group_by(OrderRow.state))
-                .tuples()
-                .all()
-            )
+            states: dict[str, int] = {
+                state: count
+                for state, count in session.execute(
+                    select(OrderRow.state, func.count()).group_by(OrderRow.state)
+                )
+            }
         logins = tuple(
             DemoLogin(username, passwords[username], role, tenant, name)
             for username, role, tenant, name in _CAST
