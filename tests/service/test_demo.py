@@ -92,7 +92,7 @@ def test_every_lifecycle_state_has_an_order(demo: tuple[ServiceContext, DemoLogi
     ctx, logins = demo
     with ctx.reading() as session:
         states = {
-            state: count
+            str(state): int(count)
             for state, count in session.execute(
                 select(OrderRow.state, func.count()).group_by(OrderRow.state)
             )

@@ -385,7 +385,7 @@ class _Replay:
         self.progress(1.0, "done")
         with self.ctx.reading() as session:
             states: dict[str, int] = {
-                state: count
+                str(state): int(count)
                 for state, count in session.execute(
                     select(OrderRow.state, func.count()).group_by(OrderRow.state)
                 )
