@@ -225,6 +225,8 @@ def test_a_database_with_data_is_refused(demo: tuple[ServiceContext, DemoLogins]
     assert ctx.settings.database_url is not None
     with pytest.raises(DemoError, match="already holds data"):
         require_empty_database(ctx.settings.database_url)
+    with pytest.raises(DemoError, match="already holds data"):
+        fill_demo(ctx, SEED)
 
 
 def test_an_empty_migrated_database_is_accepted(tmp_path: Path) -> None:

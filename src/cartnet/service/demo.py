@@ -316,6 +316,14 @@ def fill_demo(
             f"network {ctx.network.name!r} has no {', '.join(missing)}; the demo runs on "
             "kymriah-2020"
         )
+    with ctx.reading() as session:
+        users = session.scalar(select(func.count()).select_from(UserRow))
+        entries = session.scalar(select(func.count()).select_from(AuditEntryRow))
+    if users or entries:
+        raise DemoError(
+            f"the database already holds data ({users} users, {entries} audit entries); "
+            "the demo fills a new or empty database"
+        )
     real_clock = ctx.clock
     end = real_clock().astimezone(UTC) - timedelta(minutes=30)
     replay = _Replay(ctx, np.random.default_rng(seed), end, progress)
