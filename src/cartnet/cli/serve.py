@@ -98,6 +98,13 @@ def serve(
         1, min=1, max=64, help="Server processes (one per core uses every core)."
     ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    demo: bool = typer.Option(
+        False,
+        "--demo",
+        help="Serve a new demo database (a temporary folder unless --db names an empty "
+        "one) filled with a few weeks of kymriah-2020 orders; prints the demo logins.",
+    ),
+    demo_seed: int = typer.Option(2020, "--demo-seed", help="Seed of the demo's orders."),
 ) -> None:
     """Run the orchestration service (REST API under /api/v1, docs at /docs)."""
     import uvicorn
@@ -105,7 +112,15 @@ def serve(
     from cartnet.api import create_app
     from cartnet.api.server import environment_for
 
+    if demo:
+        from cartnet.cli.demo import demo_database
+
+        db, network, scenario = demo_database(db, network, scenario)
     with service(db, network, scenario, config) as ctx:
+        if demo:
+            from cartnet.cli.demo import fill_and_print
+
+            fill_and_print(ctx, demo_seed, host, port)
         url = redacted(database_url(ctx.settings.database_url))
         err.print(
             f"cartnet serve: database {url}, network {ctx.network.name}"
