@@ -144,7 +144,7 @@ class Watched:
         if message.text.startswith("Failed to load resource: the server responded"):
             return
         if message.type == "error" or "Content Security Policy" in message.text:
-            self.problems.append(f"console {message.type}: {message.text}")
+            self.problems.append(f"console {message.type} on {self.page.url}: {message.text}")
 
     def _response(self, response: Response) -> None:
         kind = response.request.resource_type

@@ -145,9 +145,13 @@ class Page:
         return await run_in_threadpool(use_case, *args, **kwargs)
 
     def redirect(self, url: str) -> Response:
-        """After a successful post: 303 to ``url``; htmx follows it without a reload."""
+        """After a successful post: 303 to ``url``; under htmx, a full load of ``url``.
+
+        A full load (``HX-Redirect``) rather than a swap: the next page is another record,
+        and its address belongs in the browser's bar and history.
+        """
         if self.request.headers.get("hx-request") == "true":
-            return Response(status_code=204, headers={"HX-Location": url})
+            return Response(status_code=204, headers={"HX-Redirect": url})
         return RedirectResponse(url, status_code=303)
 
 
