@@ -8,15 +8,17 @@ update, the exception itself stays.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cartnet.ledger.audit import AuditAction
 from cartnet.ledger.lifecycle import OrderEvent, OrderState
 from cartnet.ledger.roles import Role
-from cartnet.service.access import Principal, load_order
+from cartnet.service.access import ORDER_READERS, Principal, load_order, visible_orders
 from cartnet.service.context import ServiceContext
-from cartnet.service.errors import Conflict, NotFound
+from cartnet.service.errors import Conflict, Invalid, NotFound
 from cartnet.service.schemas import (
     CloseException,
     ExceptionView,
@@ -178,3 +180,68 @@ def close_exception(
             reason_text=body.reason_text,
         )
         return exception_view(row)
+
+
+# --- queues -----------------------------------------------------------------------------
+
+
+def _exceptions_query(principal: Principal, kind: str | None, closed: bool | None) -> Select[Any]:
+    visible = visible_orders(principal, select(OrderRow.id)).subquery()
+    query = select(OrderExceptionRow).where(OrderExceptionRow.order_id.in_(select(visible.c.id)))
+    if kind is not None:
+        query = query.where(OrderExceptionRow.kind == kind)
+    if closed is True:
+        query = query.where(OrderExceptionRow.closed_at.is_not(None))
+    elif closed is False:
+        query = query.where(OrderExceptionRow.closed_at.is_(None))
+    return query
+
+
+def open_exceptions(
+    ctx: ServiceContext,
+    principal: Principal,
+    *,
+    kind: str | None = None,
+    closed: bool | None = False,
+    after: int | None = None,
+    limit: int = 50,
+) -> tuple[list[ExceptionView], int | None]:
+    """Exceptions on the orders ``principal`` may see, oldest first, for the review queue.
+
+    ``closed``: ``False`` the open ones (default), ``True`` the closed ones, ``None`` all.
+    Pages by exception id: pass the returned id as ``after`` for the next page (``None``
+    on the last page).
+    """
+    principal.require(ORDER_READERS, "read exceptions")
+    if not 1 <= limit <= 200:
+        raise Invalid("limit must be 1-200", field="limit")
+    query = _exceptions_query(principal, kind, closed)
+    if after is not None:
+        query = query.where(OrderExceptionRow.id > after)
+    with ctx.reading() as session:
+        rows = list(session.scalars(query.order_by(OrderExceptionRow.id).limit(limit + 1)))
+    items = [exception_view(r) for r in rows[:limit]]
+    return items, (rows[limit - 1].id if len(rows) > limit else None)
+
+
+def count_exceptions(
+    ctx: ServiceContext,
+    principal: Principal,
+    *,
+    kind: str | None = None,
+    closed: bool | None = False,
+) -> int:
+    """How many exceptions :func:`open_exceptions` would list with these filters."""
+    principal.require(ORDER_READERS, "count exceptions")
+    query = _exceptions_query(principal, kind, closed)
+    with ctx.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def current_qc_results(
+    ctx: ServiceContext, principal: Principal, order_id: str
+) -> list[QcResultView]:
+    """The QC results that count for release: those of the batch now in QC."""
+    with ctx.reading() as session:
+        order = load_order(session, principal, order_id)
+        return [qc_view(r) for r in current_batch_results(session, order)]

@@ -10,6 +10,8 @@ exception on the order, which blocks release or infusion until QA closes it.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +19,8 @@ from sqlalchemy.orm import Session
 from cartnet.ledger.custody import (
     CRYOPRESERVED,
     FRESH,
+    Excursion,
+    Reading,
     TemperatureLimits,
     TemperatureLogError,
     excursions,
@@ -199,3 +203,57 @@ def upload_temperature_log(
             ],
             exceptions_raised=len(found),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TemperatureTrace:
+    """One stored logger file of a shipment, read again: its readings and excursions."""
+
+    shipment_id: str
+    log_id: int
+    uploaded_at: datetime
+    sha256: str
+    low_c: float | None
+    high_c: float | None
+    readings: list[Reading]
+    excursions: list[Excursion]
+
+
+def temperature_traces(
+    ctx: ServiceContext, principal: Principal, order_id: str
+) -> list[TemperatureTrace]:
+    """Every temperature log of the order's shipments, as stored, with its excursions.
+
+    The stored text is read with the parser that accepted it at upload; its SHA-256 is
+    checked first, so a plot never shows a file other than the one uploaded.
+    """
+    with ctx.reading() as session:
+        order = load_order(session, principal, order_id)
+        rows = session.execute(
+            select(TemperatureLogRow, ShipmentRow)
+            .join(ShipmentRow, ShipmentRow.id == TemperatureLogRow.shipment_id)
+            .where(ShipmentRow.order_id == order.id)
+            .order_by(ShipmentRow.created_at, TemperatureLogRow.id)
+        ).all()
+        traces = []
+        for log, shipment in rows:
+            if hashlib.sha256(log.content.encode("utf-8")).hexdigest() != log.sha256:
+                raise Conflict(
+                    f"temperature log {log.id} of shipment {shipment.id} does not match its "
+                    "stored SHA-256",
+                    code="integrity",
+                )
+            readings = read_temperature_log(log.content)
+            traces.append(
+                TemperatureTrace(
+                    shipment_id=shipment.id,
+                    log_id=log.id,
+                    uploaded_at=log.uploaded_at,
+                    sha256=log.sha256,
+                    low_c=shipment.low_c,
+                    high_c=shipment.high_c,
+                    readings=readings,
+                    excursions=excursions(readings, shipment.low_c, shipment.high_c),
+                )
+            )
+        return traces

@@ -42,11 +42,21 @@ def is_portal(request: Request) -> bool:
 
 def mount_portal(app: FastAPI) -> None:
     """Add the portal's pages, static files, offline API docs and page headers."""
-    from cartnet.web import coordinator, custody, events, logistics, orders, quality, signin, site
+    from cartnet.web import (
+        center,
+        coordinator,
+        custody,
+        events,
+        logistics,
+        orders,
+        quality,
+        signin,
+        site,
+    )
 
     app.mount("/static/api-docs", StaticFiles(directory=API_DOCS_DIR), name="api-docs")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (signin, coordinator, orders, custody, events, site, quality, logistics):
+    for module in (signin, coordinator, center, orders, custody, events, site, quality, logistics):
         app.include_router(module.router, include_in_schema=False)
 
     @app.get("/docs", include_in_schema=False)
