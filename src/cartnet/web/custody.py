@@ -174,6 +174,20 @@ async def record_custody(page: AnyUser, step: str, order_id: str = OrderId) -> R
     return page.redirect(f"/orders/{order_id}")
 
 
+def signed_step_request(page: Page, values: dict[str, str]) -> StepRequest:
+    """QA release or infusion as posted: the scan, where and when, the signatures."""
+    return StepRequest.model_validate(
+        {
+            "scanned": values.get("scanned"),
+            "typed": "typed" in values,
+            "place": values.get("place"),
+            "at": parse_local_time(values.get("at"), values.get("utc_offset")),
+            "temperature_c": parse_temperature(values.get("temperature_c")),
+            "signatures": signed_by(page, values),
+        }
+    )
+
+
 def _kept(values: dict[str, str], recorded: bool) -> dict[str, str]:
     """What the form shows again: never the password; no scan after a refused one."""
     drop = ("scanned", "typed") if recorded else ()
@@ -183,15 +197,16 @@ def _kept(values: dict[str, str], recorded: bool) -> dict[str, str]:
 def _render(
     page: Page,
     order: OrderView,
-    step: CustodyStep,
+    step: CustodyStep | None,
     rule: Transition | None,
-    form: dict[str, str],
+    form: dict[str, Any],
     errors: dict[str, str],
     recorded: bool,
     status: int,
 ) -> Response:
+    """A handoff's page, or the bedside infusion page when ``step`` is None."""
     return page.render(
-        "custody/step.html",
+        "custody/step.html" if step is not None else "custody/infusion.html",
         status=status,
         order=order,
         step=step,
@@ -209,7 +224,7 @@ async def infusion_form(page: Coordinator, order_id: str = OrderId) -> Response:
     """At the bedside: scan the bag, say where and when, sign."""
     order = await page.call(orders.get_order, page.ctx, page.principal, order_id)
     rule = step_rule(page.principal, order, OrderEvent.INFUSE)
-    return _render_infusion(page, order, rule, _defaults(page), {}, False, 200)
+    return _render(page, order, None, rule, _defaults(page), {}, False, 200)
 
 
 @router.post("/orders/{order_id}/infusion")
@@ -220,43 +235,12 @@ async def record_infusion(page: Coordinator, order_id: str = OrderId) -> Respons
     rule = step_rule(who, order, OrderEvent.INFUSE)
     values = form_values(form)
     try:
-        body = StepRequest.model_validate(
-            {
-                "scanned": values.get("scanned"),
-                "typed": "typed" in values,
-                "place": values.get("place"),
-                "at": parse_local_time(values.get("at"), values.get("utc_offset")),
-                "temperature_c": parse_temperature(values.get("temperature_c")),
-                "signatures": signed_by(page, values),
-            }
-        )
+        body = signed_step_request(page, values)
         await page.call(custody.record_signed_step, ctx, who, order_id, CustodyStep.INFUSION, body)
     except (ValidationError, ServiceError) as err:
         errors, recorded = _refusal(err)
         if isinstance(err, ServiceError) and err.status == 409 and not recorded:
             order = await page.call(orders.get_order, ctx, who, order_id)
         shown = _kept(values, recorded)
-        return _render_infusion(page, order, rule, shown, errors, recorded, status_of(err))
+        return _render(page, order, None, rule, shown, errors, recorded, status_of(err))
     return page.redirect(f"/orders/{order_id}")
-
-
-def _render_infusion(
-    page: Page,
-    order: OrderView,
-    rule: Transition,
-    form: dict[str, Any],
-    errors: dict[str, str],
-    recorded: bool,
-    status: int,
-) -> Response:
-    return page.render(
-        "custody/infusion.html",
-        status=status,
-        order=order,
-        rule=rule,
-        cosigners=range(1, signers_needed(page, order, rule)),
-        offsets=OFFSETS,
-        form=form,
-        errors=errors,
-        recorded=recorded,
-    )

@@ -34,14 +34,12 @@ from cartnet.service.schemas import (
     CustodyView,
     NewQcResult,
     OrderView,
-    StepRequest,
 )
 from cartnet.web.actions import EVENT_PAGES, order_actions
 from cartnet.web.center import Cursor, Search, check_search, order_queue
 from cartnet.web.charts import temperature_chart
-from cartnet.web.custody import OFFSETS, parse_local_time, parse_temperature
+from cartnet.web.custody import OFFSETS, parse_local_time, signed_step_request
 from cartnet.web.events import (
-    signed_by,
     signers_needed,
     status_of,
     step_errors,
@@ -313,16 +311,7 @@ async def release(page: QaUser, order_id: str = OrderId) -> Response:
     ctx, who = page.ctx, page.principal
     values = form_values(form)
     try:
-        body = StepRequest.model_validate(
-            {
-                "scanned": values.get("scanned"),
-                "typed": "typed" in values,
-                "place": values.get("place"),
-                "at": parse_local_time(values.get("at"), values.get("utc_offset")),
-                "temperature_c": parse_temperature(values.get("temperature_c")),
-                "signatures": signed_by(page, values),
-            }
-        )
+        body = signed_step_request(page, values)
         await page.call(custody.record_signed_step, ctx, who, order_id, CustodyStep.RELEASE, body)
     except (ValidationError, ServiceError) as err:
         recorded = isinstance(err, ServiceError) and err.code == "coi-mismatch"
