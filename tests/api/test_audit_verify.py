@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from cartnet.cli import app
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def signing_key(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's signing key, as an operator running verify would have it."""
+    monkeypatch.setenv("CARTNET_SIGNING_KEY", api.ctx.settings.signing_key)
 
 
 def _verify(url: str) -> Any:
@@ -60,9 +67,7 @@ def test_verify_names_orders_inserted_or_deleted_outside(api: Any) -> None:
     assert "order ord_forged: has no audit trail" in result.output
 
 
-def test_verify_names_custody_qc_and_signature_rows_edited_outside(
-    api: Any, monkeypatch: Any
-) -> None:
+def test_verify_names_custody_qc_and_signature_rows_edited_outside(api: Any) -> None:
     """A custody scan, a QC result and a signature's printed name, each edited in SQL."""
     order = api.enroll()
     oid, coi = order["id"], order["coi"]
@@ -73,7 +78,6 @@ def test_verify_names_custody_qc_and_signature_rows_edited_outside(
     })  # fmt: skip
     assert collected.status_code == 201, collected.text
     url = str(api.ctx.engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("CARTNET_SIGNING_KEY", api.ctx.settings.signing_key)
     assert _verify(url).exit_code == 0
 
     custody_id = collected.json()["custody"]["id"]

@@ -13,7 +13,6 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from cartnet.cli.common import err, fail, out
 from cartnet.service.settings import existing_key
 from cartnet.store import (
-    AuditRepository,
     ChainHeadMissingError,
     DatabaseError,
     data_dir,
@@ -22,7 +21,7 @@ from cartnet.store import (
     make_session_factory,
     upgrade,
 )
-from cartnet.store.records import record_problems
+from cartnet.store.verification import Outcome, verify_database
 
 db_app = typer.Typer(
     name="db", help="Create or migrate the cartnet database.", no_args_is_help=True
@@ -59,30 +58,29 @@ def db_upgrade(db: str | None = DB_OPTION) -> None:
     out.print(f"database at {redacted(url)} is up to date", highlight=False, soft_wrap=True)
 
 
-@audit_app.command("verify")
+VERIFY_HELP = """Check the database against its audit trail.
+
+Recomputes the hash chain against its head; compares every evidence column of every
+GxP record with what its audit entries say; re-checks every e-signature's binding to its
+step and, with the signing key, its seal.
+
+Exit status: 0 verified (everything checked, nothing found); 1 problems found (each
+is listed); 3 incomplete: nothing found, but something could not be checked (no signing
+key, another signing key than the database's, records older than the trail's full
+coverage), listed as notices. Only 0 means verified."""
+
+
+@audit_app.command("verify", help=VERIFY_HELP)
 def audit_verify(db: str | None = DB_OPTION) -> None:
-    """Recompute the hash chain; list every entry edited, deleted, moved or inserted, and
-    every record whose stored row disagrees with its audit trail or signature seal."""
     url = database_url(db)
     try:
         engine = make_engine(url)
     except DatabaseError as e:
         fail(str(e))
     signing_key = existing_key("signing_key", data_dir())
-    if signing_key is None:
-        err.print(
-            "note: no signing key (CARTNET_SIGNING_KEY or signing-key.txt in the data "
-            "directory): signature seals are not checked, only what they sign",
-            highlight=False,
-        )
-    repository = AuditRepository()
     try:
         with make_session_factory(engine)() as session, session.begin():
-            problems = [str(p) for p in repository.verify(session)]
-            problems += record_problems(
-                session, None if signing_key is None else signing_key.encode()
-            )
-            count = repository.count(session)
+            report = verify_database(session, None if signing_key is None else signing_key.encode())
     except ChainHeadMissingError as e:
         fail(str(e))
     except SQLAlchemyError as e:
@@ -92,16 +90,25 @@ def audit_verify(db: str | None = DB_OPTION) -> None:
         )
     finally:
         engine.dispose()
-    if problems:
+    for notice in report.notices:
+        err.print(f"not checked: {notice}", highlight=False, markup=False, soft_wrap=True)
+    if report.outcome is Outcome.PROBLEMS:
         err.print(
-            f"[bold red]audit trail does not verify:[/] {len(problems)} problem(s) "
-            f"in {count} entries",
+            f"[bold red]audit trail does not verify:[/] {len(report.problems)} problem(s) "
+            f"in {report.entries} entries",
             highlight=False,
         )
-        for problem in problems:
+        for problem in report.problems:
             err.print(f"  {problem}", highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(int(Outcome.PROBLEMS))
+    if report.outcome is Outcome.INCOMPLETE:
+        err.print(
+            f"[bold yellow]verification incomplete:[/] no problem found in {report.entries} "
+            f"entries, but {len(report.notices)} thing(s) could not be checked (above)",
+            highlight=False,
+        )
+        raise typer.Exit(int(Outcome.INCOMPLETE))
     out.print(
-        f"audit trail verified: {count} entries; every record agrees with its trail",
+        f"audit trail verified: {report.entries} entries; every record agrees with its trail",
         highlight=False,
     )

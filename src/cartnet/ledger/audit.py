@@ -144,6 +144,8 @@ class AuditAction(StrEnum):
     EXCEPTION = "exception"
     READ = "read"
     """A read of protected data (patient identity): who looked, when; no values."""
+    CAPACITY = "capacity"
+    """Capacity taken or given back (a ``slot_usage`` row's count), with the order."""
 
     @property
     def changes_existing_record(self) -> bool:

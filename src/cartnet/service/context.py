@@ -7,8 +7,6 @@ of work of every use case: commit on success, roll back on any error.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,6 +40,7 @@ from cartnet.store.database import (
     make_session_factory,
     upgrade,
 )
+from cartnet.store.records import key_fingerprint
 from cartnet.store.repository import AuditRepository
 from cartnet.store.tables import CounterRow, KeyCheckRow
 
@@ -224,11 +223,6 @@ class ServiceContext:
 
 class KeyMismatchError(RuntimeError):
     """The configured keys are not those the database's records were made with."""
-
-
-def key_fingerprint(key: str) -> str:
-    """An HMAC of a fixed text under the key: tells keys apart, reveals nothing of them."""
-    return hmac.new(key.encode(), b"cartnet key check", hashlib.sha256).hexdigest()
 
 
 def audit_value(value: object) -> str | int | float | bool | None:

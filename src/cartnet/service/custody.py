@@ -27,6 +27,7 @@ from cartnet.service.orders import order_view, require_no_open_exceptions
 from cartnet.service.quality import current_batch_results, raise_exception
 from cartnet.service.schemas import CustodyRequest, CustodyView, StepRequest, StepResult
 from cartnet.service.steps import step_view, take_step
+from cartnet.store.evidence import written_fields
 from cartnet.store.tables import (
     CollectionRow,
     CustodyEventRow,
@@ -171,7 +172,7 @@ def _record_event(
         event_row,
         "custody_event",
         lambda r: f"{order.id}/custody/{r.id}",
-        ["step", "scanned", "place", "at", "temperature_c", "accepted", "refusal_reason"],
+        written_fields("custody_events"),
         action=AuditAction.CUSTODY,
     )
 
@@ -192,7 +193,14 @@ def _accept(
     changes = []
     if event is OrderEvent.COLLECT_APHERESIS:
         din = _allocate_din(ctx, session)
-        session.add(CollectionRow(order_id=order.id, din=din.code, collected_at=body.at))
+        ctx.add_record(
+            session,
+            principal,
+            CollectionRow(order_id=order.id, din=din.code, collected_at=body.at),
+            "collection",
+            lambda r: f"{order.id}/collection/{r.id}",
+            written_fields("collections"),
+        )
         changes.append(("din", order.din, din.code))
         order.din = din.code
     step = None

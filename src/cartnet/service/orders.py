@@ -59,6 +59,8 @@ from cartnet.service.schemas import (
 )
 from cartnet.service.slots import Claim, SlotKind, chain_claims, qc_claims
 from cartnet.service.steps import step_view, take_step
+from cartnet.service.trail import record_slots
+from cartnet.store.evidence import sha256_text
 from cartnet.store.tables import AuditEntryRow, OrderExceptionRow, OrderRow, OrderStepRow
 
 PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -239,8 +241,12 @@ def enroll(ctx: ServiceContext, principal: Principal, new: NewOrder) -> OrderVie
                 "trial",
                 "earliest_apheresis",
                 "state",
+                "created_at",
             ],
-            also=[("patient_identity", None, "sealed")],
+            also=[
+                ("patient_identity", None, "sealed"),
+                ("patient_identity_sha256", None, sha256_text(row.patient_identity)),
+            ],
         )
         return order_view(ctx, session, row)
 
@@ -511,7 +517,8 @@ def book(
                     code="illegal-transition",
                 )
             chain, claims = _chain(ctx, session, row, body.site, body.start)
-            ctx.slots.reserve(session, claims, ctx.today())
+            taken = ctx.slots.reserve(session, claims, ctx.today())
+            record_slots(ctx, session, principal, row.id, taken)
             changes = _plan_changes(row, chain)
             take_step(
                 ctx,
@@ -551,9 +558,10 @@ def reschedule(
                 code="illegal-transition",
             )
         old_claims = held_claims(ctx, row)
-        ctx.slots.give_back(session, old_claims)
+        given = ctx.slots.give_back(session, old_claims)
         chain, claims = _chain(ctx, session, row, body.site, body.start)
-        ctx.slots.reserve(session, claims, ctx.today())
+        taken = ctx.slots.reserve(session, claims, ctx.today())
+        record_slots(ctx, session, principal, row.id, [*given, *taken])
         changes = _plan_changes(row, chain)
         if not changes:
             raise Invalid("the order is already booked on this chain", field="start")
@@ -578,7 +586,8 @@ def close(
     """Cancel the order or record the patient lost; unused capacity goes back."""
     with ctx.transaction() as session:
         row = load_order(session, principal, order_id, for_update=True)
-        ctx.slots.give_back(session, held_claims(ctx, row))
+        given = ctx.slots.give_back(session, held_claims(ctx, row))
+        record_slots(ctx, session, principal, row.id, given)
         take_step(
             ctx,
             session,
@@ -602,7 +611,7 @@ def apply_event(
             require_no_open_exceptions(session, row)
         changes: list[Change] = []
         if event is OrderEvent.REMANUFACTURE and row.state == OrderState.OUT_OF_SPECIFICATION:
-            changes = _restart_manufacturing(ctx, session, row)
+            changes = _restart_manufacturing(ctx, session, principal, row)
         step = take_step(
             ctx,
             session,
@@ -619,7 +628,9 @@ def apply_event(
         )
 
 
-def _restart_manufacturing(ctx: ServiceContext, session: Session, row: OrderRow) -> list[Change]:
+def _restart_manufacturing(
+    ctx: ServiceContext, session: Session, principal: Principal, row: OrderRow
+) -> list[Change]:
     """Re-manufacture from stored apheresis on the site's next free line, from today.
 
     Takes that manufacturing slot (and QC day, where QC is limited) and moves the rest
@@ -644,7 +655,10 @@ def _restart_manufacturing(ctx: ServiceContext, session: Session, row: OrderRow)
             changes.append((name, _text(old), _text(old + shift)))
             setattr(row, name, old + shift)
     claims = [Claim(SlotKind.MANUFACTURING, row.site, start)]
-    ctx.slots.reserve(session, claims + qc_claims(calendar, row.site, row.release_on), today)
+    taken = ctx.slots.reserve(
+        session, claims + qc_claims(calendar, row.site, row.release_on), today
+    )
+    record_slots(ctx, session, principal, row.id, taken)
     return changes
 
 

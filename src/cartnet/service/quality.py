@@ -25,6 +25,7 @@ from cartnet.service.schemas import (
     NewQcResult,
     QcResultView,
 )
+from cartnet.store.evidence import written_fields
 from cartnet.store.tables import OrderExceptionRow, OrderRow, OrderStepRow, QcResultRow
 
 QC_RECORDERS = frozenset({Role.SITE_OPERATOR, Role.QA})
@@ -84,7 +85,7 @@ def add_qc_result(
             row,
             "qc_result",
             lambda r: f"{order.id}/qc/{r.id}",
-            ["test", "result", "specification", "passed", "tested_at"],
+            written_fields("qc_results"),
         )
         return qc_view(row)
 
@@ -99,7 +100,7 @@ def raise_exception(
         exception,
         "order_exception",
         lambda r: f"{r.order_id}/exception/{r.id}",
-        ["kind", "detail"],
+        written_fields("order_exceptions"),
         action=AuditAction.EXCEPTION,
     )
 
@@ -174,6 +175,7 @@ def close_exception(
             f"{order.id}/exception/{row.id}",
             [
                 ("closed_at", None, row.closed_at.isoformat()),
+                ("closed_by", None, row.closed_by),
                 ("closure_reason", None, body.reason_text),
             ],
             reason_code=body.reason_code,

@@ -39,6 +39,7 @@ from cartnet.service.schemas import (
     ShipmentView,
     TemperatureLogResult,
 )
+from cartnet.store.evidence import written_fields
 from cartnet.store.tables import OrderExceptionRow, OrderRow, ShipmentRow, TemperatureLogRow
 
 SHIPPERS = {
@@ -108,7 +109,7 @@ def create_shipment(
             row,
             "shipment",
             lambda r: f"{order.id}/shipment/{r.id}",
-            ["direction", "courier", "tracking", "low_c", "high_c"],
+            written_fields("shipments"),
         )
         return _view(session, row)
 
@@ -169,7 +170,7 @@ def upload_temperature_log(
             log,
             "temperature_log",
             lambda r: f"{order.id}/temperature-log/{r.id}",
-            ["sha256", "readings", "excursions"],
+            written_fields("temperature_logs"),
         )
         for e in found:
             limit = f"{e.limit_c:g} °C"

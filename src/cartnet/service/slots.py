@@ -46,6 +46,20 @@ class Claim:
     resource: str
     day: date
 
+    @property
+    def entity_id(self) -> str:
+        """The audit trail's id of the ``slot_usage`` row: ``kind/resource/day``."""
+        return f"{self.kind.value}/{self.resource}/{self.day.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotChange:
+    """What a booking did to one ``slot_usage`` row: its booked count before and after."""
+
+    claim: Claim
+    old: int
+    new: int
+
 
 def chain_claims(chain: SlotChain, center: str, calendar: CapacityCalendar) -> list[Claim]:
     """The capacity a booked chain takes: its start, its apheresis, its QC day if limited."""
@@ -168,27 +182,31 @@ class SlotLedger:
             _lanes=shared._lanes,
         )
 
-    def reserve(self, session: Session, claims: list[Claim], today: date) -> None:
+    def reserve(self, session: Session, claims: list[Claim], today: date) -> list[SlotChange]:
         """Take every claim or raise :class:`Conflict` (the caller's transaction rolls back).
 
         One statement per claim: insert the day's row with one booked, or raise its count
         if it is below capacity (``ON CONFLICT DO UPDATE ... WHERE``); no row comes back
-        when the day is full.
+        when the day is full. Returns each row's change, for the caller to audit.
         """
+        changes: list[SlotChange] = []
         for claim in sorted(claims, key=lambda c: (c.kind.value, c.resource, c.day)):
             capacity = self.capacity(claim, today)
-            taken = capacity > 0 and _take_one(session, claim, capacity)
-            if not taken:
+            booked = _take_one(session, claim, capacity) if capacity > 0 else None
+            if booked is None:
                 raise Conflict(
                     f"the {claim.kind.value} capacity of {claim.resource} on {claim.day} was "
                     "taken meanwhile; ask for offers again",
                     code="slot-taken",
                 )
+            changes.append(SlotChange(claim, booked - 1, booked))
+        return changes
 
-    def give_back(self, session: Session, claims: list[Claim]) -> None:
-        """Return capacity a booking held (cancel, reschedule)."""
+    def give_back(self, session: Session, claims: list[Claim]) -> list[SlotChange]:
+        """Return capacity a booking held (cancel, reschedule); each row's change."""
+        changes: list[SlotChange] = []
         for claim in sorted(claims, key=lambda c: (c.kind.value, c.resource, c.day)):
-            session.execute(
+            booked = session.execute(
                 update(SlotUsageRow)
                 .where(
                     SlotUsageRow.kind == claim.kind.value,
@@ -197,11 +215,16 @@ class SlotLedger:
                     SlotUsageRow.booked > 0,
                 )
                 .values(booked=SlotUsageRow.booked - 1)
+                .returning(SlotUsageRow.booked)
                 .execution_options(synchronize_session=False)
-            )
+            ).scalar()
+            if booked is not None:
+                changes.append(SlotChange(claim, booked + 1, booked))
+        return changes
 
 
-def _take_one(session: Session, claim: Claim, capacity: int) -> bool:
+def _take_one(session: Session, claim: Claim, capacity: int) -> int | None:
+    """The day's new booked count, or ``None`` when it is full."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     new_row = insert(SlotUsageRow).values(
@@ -212,4 +235,5 @@ def _take_one(session: Session, claim: Claim, capacity: int) -> bool:
         set_={"booked": SlotUsageRow.booked + 1},
         where=SlotUsageRow.booked < capacity,
     ).returning(SlotUsageRow.booked)
-    return session.execute(statement).first() is not None
+    booked = session.execute(statement).scalar()
+    return None if booked is None else int(booked)

@@ -36,6 +36,7 @@ from cartnet.service.accounts import DatabasePasswordCheck, user_by_name
 from cartnet.service.context import ServiceContext, new_id
 from cartnet.service.errors import Conflict, Forbidden, Invalid, Unauthorized
 from cartnet.service.schemas import SignatureInput, SignatureView, StepView
+from cartnet.service.trail import record_signature, record_step
 from cartnet.store.records import stored_signature
 from cartnet.store.tables import OrderRow, OrderStepRow, SignatureRow
 
@@ -101,9 +102,9 @@ def take_step(
         )
     elif signatures:
         raise Invalid(f"{event.value} is not a signed step; send no signatures", field="signatures")
-    session.add(step)
+    record_step(ctx, session, principal, step)
     for sig in signed:
-        session.add(_signature_row(sig))
+        record_signature(ctx, session, principal, order.id, _signature_row(sig))
     order.state = rule.target.value
     order.updated_at = now
     session.flush()
@@ -117,19 +118,6 @@ def take_step(
         reason_code=reason_code,
         reason_text=reason_text,
     )
-    for sig in signed:
-        ctx.record(
-            session,
-            principal,
-            AuditAction.SIGN,
-            RECORD_TYPE,
-            f"{order.id}/step/{step.id}",
-            [
-                ("signer_id", None, sig.signer_id),
-                ("meaning", None, sig.meaning.value),
-                ("record_hash", None, sig.record_hash),
-            ],
-        )
     return step
 
 

@@ -2,70 +2,76 @@
 
 The hash chain proves the trail itself untouched; this check ties the operational rows
 to it. Folding every audited change of a record, oldest first, gives the value each
-audited field must have now; a row that differs was changed outside the service (an
-UPDATE in the database), a row with no trail was inserted outside it, a trail with no
-row lost its row. Stored e-signatures are checked against their seal (with the signing
-key) and against the step they sign.
+evidence column (:mod:`cartnet.store.evidence`) must have now; a row that differs was
+changed outside the service (an UPDATE in the database), a row with no trail was
+inserted outside it, a trail with no row lost its row (a DELETE). A column the trail
+never mentions must still hold nothing. Records of orders audited before the trail
+held every column (migration 0005) cannot be checked in full: they are reported as
+notices, not as verified. Stored e-signatures are also checked against their seal
+(with the signing key) and against the step they sign.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+import hmac
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import RowMapping, Table, select
 from sqlalchemy.orm import Session
 
 from cartnet.ledger.signatures import ElectronicSignature, SignatureMeaning, seal_intact
+from cartnet.store.evidence import COVERAGE_REVISION, GXP_TABLES, GxpTable, sha256_text
+from cartnet.store.findings import Findings
 from cartnet.store.tables import (
     AuditEntryRow,
     Base,
-    CustodyEventRow,
-    OrderExceptionRow,
-    OrderRow,
+    KeyCheckRow,
     OrderStepRow,
-    QcResultRow,
-    ShipmentRow,
     SignatureRow,
-    TemperatureLogRow,
-    UserRow,
+    TrailCoverageRow,
 )
 
-UNCHECKED = frozenset({"patient_identity"})
-"""Audited as "sealed" only: the sealed value itself is not in the trail."""
+
+@dataclass
+class _Trail:
+    """What the trail says of one record: its entity id, first sequence, fields' values."""
+
+    entity_id: str
+    first: int
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Audited:
-    """A table whose rows the trail describes, and how an entity id names a row."""
+def _trails(session: Session) -> dict[str, dict[tuple[str, ...], _Trail]]:
+    """Per entity type, per key (the entity id's last parts), the folded trail."""
+    keys = {t.entity_type: len(t.key) for t in GXP_TABLES}
+    trails: dict[str, dict[tuple[str, ...], _Trail]] = defaultdict(dict)
+    rows = session.execute(
+        select(
+            AuditEntryRow.sequence,
+            AuditEntryRow.entity_type,
+            AuditEntryRow.entity_id,
+            AuditEntryRow.changes,
+        ).order_by(AuditEntryRow.sequence)
+    )
+    for sequence, entity_type, entity_id, changes in rows:
+        size = keys.get(entity_type)
+        if size is None:
+            continue
+        key = tuple(str(entity_id).split("/")[-size:])
+        trail = trails[entity_type].setdefault(key, _Trail(str(entity_id), sequence))
+        for change in changes if isinstance(changes, list) else []:
+            if isinstance(change, list) and len(change) == 3 and isinstance(change[0], str):
+                trail.fields[change[0]] = change[2]
+    return trails
 
-    entity_type: str
-    model: type[Base]
-    key: Callable[[str], object]
-    label: str
 
-
-def _last_int(entity_id: str) -> object:
-    tail = entity_id.rsplit("/", 1)[-1]
-    return int(tail) if tail.isdigit() else None
-
-
-def _last(entity_id: str) -> object:
-    return entity_id.rsplit("/", 1)[-1]
-
-
-AUDITED = (
-    Audited("order", OrderRow, _last, "order"),
-    Audited("custody_event", CustodyEventRow, _last_int, "custody event"),
-    Audited("qc_result", QcResultRow, _last_int, "QC result"),
-    Audited("shipment", ShipmentRow, _last, "shipment"),
-    Audited("order_exception", OrderExceptionRow, _last_int, "exception"),
-    Audited("temperature_log", TemperatureLogRow, _last_int, "temperature log"),
-    Audited("user", UserRow, _last, "user"),
-)
+def _text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 def _same(stored: Any, audited: Any) -> bool:
@@ -81,64 +87,124 @@ def _same(stored: Any, audited: Any) -> bool:
     return bool(stored == audited) and type(stored) is type(audited)
 
 
-def record_problems(session: Session, signing_key: bytes | None = None) -> list[str]:
-    """Every stored record that disagrees with its audit trail, as a sentence naming it."""
-    problems: list[str] = []
-    for audited in AUDITED:
-        problems += _table_problems(session, audited)
-    problems += _log_problems(session)
-    problems += signature_problems(session, signing_key)
-    return problems
+def _coverage(session: Session) -> int:
+    """The audit sequence up to which records may predate full coverage (0: none may)."""
+    return session.scalar(select(TrailCoverageRow.since_sequence)) or 0
 
 
-def _table_problems(session: Session, audited: Audited) -> list[str]:
-    expected: dict[object, tuple[str, dict[str, Any]]] = {}
-    columns = frozenset(c.key for c in audited.model.__table__.columns)
-    rows = session.execute(
-        select(AuditEntryRow.entity_id, AuditEntryRow.changes)
-        .where(AuditEntryRow.entity_type == audited.entity_type)
-        .order_by(AuditEntryRow.sequence)
-    )
-    for entity_id, changes in rows:
-        key = audited.key(entity_id)
-        _, fields = expected.setdefault(key, (entity_id, {}))
-        for change in changes if isinstance(changes, list) else []:
-            if isinstance(change, list) and len(change) == 3 and change[0] in columns:
-                fields[change[0]] = change[2]
-    (pk,) = inspect(audited.model).primary_key
-    problems: list[str] = []
-    seen: set[object] = set()
-    for row in session.scalars(select(audited.model).order_by(pk)):
-        key = getattr(row, str(pk.key))
-        seen.add(key)
-        name = f"{audited.label} {key}"
-        if key not in expected:
-            problems.append(f"{name}: has no audit trail (inserted outside cartnet)")
-            continue
-        for field, value in sorted(expected[key][1].items()):
-            stored = getattr(row, field)
-            if field not in UNCHECKED and not _same(stored, value):
-                shown = stored.isoformat() if isinstance(stored, date) else stored
-                problems.append(
-                    f"{name}: {field} is {shown!r} in the {audited.model.__tablename__} table "
-                    f"but {value!r} in the audit trail (changed outside cartnet)"
-                )
-    for key in sorted(set(expected) - seen, key=str):
-        problems.append(
-            f"{audited.label} {expected[key][0]}: in the audit trail but not in the "
-            f"{audited.model.__tablename__} table (deleted outside cartnet)"
+def record_findings(session: Session, signing_key: bytes | None = None) -> Findings:
+    """Every GxP record that disagrees with its trail (problems) or predates it (notices)."""
+    trails = _trails(session)
+    orders = {key[0]: trail.first for key, trail in trails.get("order", {}).items()}
+    findings = Findings()
+    mark = _coverage(session)
+    for declared in GXP_TABLES:
+        findings.add(
+            _table_findings(session, declared, trails.get(declared.entity_type, {}), orders, mark)
         )
-    return problems
+    return findings
 
 
-def _log_problems(session: Session) -> list[str]:
-    """A stored logger file must still hash to the digest recorded with it."""
-    return [
-        f"temperature log {log.id}: its content no longer matches its SHA-256 (edited "
-        "outside cartnet)"
-        for log in session.scalars(select(TemperatureLogRow).order_by(TemperatureLogRow.id))
-        if hashlib.sha256(log.content.encode()).hexdigest() != log.sha256
-    ]
+def _table_findings(
+    session: Session,
+    declared: GxpTable,
+    trails: Mapping[tuple[str, ...], _Trail],
+    orders: Mapping[str, int],
+    mark: int,
+) -> Findings:
+    table: Table = Base.metadata.tables[declared.table]
+    findings = Findings()
+    seen: set[tuple[str, ...]] = set()
+    older: dict[str, int] = defaultdict(int)  # column -> rows that predate its coverage
+    untrailed = 0
+    for row in session.execute(select(table).order_by(*table.primary_key.columns)).mappings():
+        key = tuple(_text(row[c]) for c in declared.key)
+        seen.add(key)
+        name = f"{declared.label} {'/'.join(key)}"
+        trail = trails.get(key)
+        legacy = mark > 0 and _predates(declared, row, trail, orders, mark)
+        if trail is None:
+            if legacy:
+                untrailed += 1
+            else:
+                findings.problems.append(f"{name}: has no audit trail (inserted outside cartnet)")
+            continue
+        for column in declared.evidence:
+            stored = row[column]
+            if column in trail.fields:
+                audited = trail.fields[column]
+                if not _same(stored, audited):
+                    findings.problems.append(
+                        f"{name}: {column} is {_text(stored)!r} in the {declared.table} table "
+                        f"but {audited!r} in the audit trail (changed outside cartnet)"
+                    )
+            elif stored is not None:
+                if legacy:
+                    older[column] += 1
+                else:
+                    findings.problems.append(
+                        f"{name}: {column} is {_text(stored)!r} in the {declared.table} table "
+                        "but not in its audit trail (set outside cartnet)"
+                    )
+        for column, trail_field in declared.digests.items():
+            digest = sha256_text(row[column])
+            if trail_field not in trail.fields:
+                if legacy:
+                    older[column] += 1
+                else:
+                    findings.problems.append(
+                        f"{name}: the audit trail holds no SHA-256 of its {column}"
+                    )
+            elif trail.fields[trail_field] != digest:
+                findings.problems.append(
+                    f"{name}: its {column} no longer matches the SHA-256 in its audit trail "
+                    "(changed outside cartnet)"
+                )
+    for key in sorted(set(trails) - seen):
+        findings.problems.append(
+            f"{declared.label} {trails[key].entity_id}: in the audit trail but not in the "
+            f"{declared.table} table (deleted outside cartnet)"
+        )
+    if untrailed:
+        findings.notices.append(
+            f"{declared.table}: {untrailed} row(s) written before the audit trail covered "
+            f"this table (migration {COVERAGE_REVISION}) have no trail; not checked"
+        )
+    if older:
+        columns = ", ".join(f"{c} ({n})" for c, n in sorted(older.items()))
+        findings.notices.append(
+            f"{declared.table}: columns written before the audit trail covered them "
+            f"(migration {COVERAGE_REVISION}) are not checked: {columns} row(s)"
+        )
+    return findings
+
+
+def _predates(
+    declared: GxpTable,
+    row: RowMapping,
+    trail: _Trail | None,
+    orders: Mapping[str, int],
+    mark: int,
+) -> bool:
+    """Whether the record, or the order it belongs to, was audited before full coverage."""
+    if trail is not None and trail.first <= mark:
+        return True
+    if not declared.per_order:
+        return trail is None
+    if trail is not None:
+        order_id: object = trail.entity_id.split("/")[0]
+    else:
+        order_id = row["id"] if declared.entity_type == "order" else row.get("order_id")
+    first = orders.get(str(order_id))
+    return first is None or first <= mark
+
+
+# --- e-signatures ------------------------------------------------------------------------
+
+
+def key_fingerprint(key: str) -> str:
+    """An HMAC of a fixed text under the key: tells keys apart, reveals nothing of them."""
+    return hmac.new(key.encode(), b"cartnet key check", hashlib.sha256).hexdigest()
 
 
 def stored_signature(row: SignatureRow) -> ElectronicSignature:
@@ -155,27 +221,47 @@ def stored_signature(row: SignatureRow) -> ElectronicSignature:
     )
 
 
-def signature_problems(session: Session, signing_key: bytes | None) -> list[str]:
+def signature_findings(session: Session, signing_key: bytes | None) -> Findings:
     """Signatures whose seal is broken, or that no longer bind their step's record hash.
 
-    Without the signing key only the binding to the step can be checked.
+    Without the signing key, or with another key than the one the database was written
+    with (``key_checks``), seals cannot be checked: a notice says so, only the binding
+    to the step is checked.
     """
-    steps: dict[str, str] = {}
-    for step_id, record_hash in session.execute(select(OrderStepRow.id, OrderStepRow.record_hash)):
-        steps[step_id] = record_hash
-    problems: list[str] = []
+    findings = Findings()
+    if signing_key is None:
+        findings.notices.append(
+            "signature seals not checked: no signing key (CARTNET_SIGNING_KEY or "
+            "signing-key.txt in the data directory)"
+        )
+    else:
+        recorded = session.get(KeyCheckRow, "signing_key")
+        if recorded is not None and recorded.fingerprint != key_fingerprint(signing_key.decode()):
+            findings.notices.append(
+                "signature seals not checked: the signing key given is not the one this "
+                "database was written with (table key_checks)"
+            )
+            signing_key = None
+    steps = {s: h for s, h in session.execute(select(OrderStepRow.id, OrderStepRow.record_hash))}
     for row in session.scalars(select(SignatureRow).order_by(SignatureRow.id)):
         name = f"signature {row.id} ({row.printed_name}, {row.record_type} {row.record_id})"
         if steps.get(row.record_id) != row.record_hash:
-            problems.append(f"{name}: does not bind the record it names (moved or edited)")
+            findings.problems.append(f"{name}: does not bind the record it names (moved or edited)")
             continue
         if signing_key is None:
             continue
         try:
             sig = stored_signature(row)
         except ValueError as err:
-            problems.append(f"{name}: not a valid signature any more ({err})")
+            findings.problems.append(f"{name}: not a valid signature any more ({err})")
             continue
         if not seal_intact(sig, key=signing_key):
-            problems.append(f"{name}: its seal does not match (edited outside cartnet)")
-    return problems
+            findings.problems.append(f"{name}: its seal does not match (edited outside cartnet)")
+    return findings
+
+
+def record_problems(session: Session, signing_key: bytes | None = None) -> list[str]:
+    """The problems of :func:`record_findings` and :func:`signature_findings` (no notices)."""
+    found = record_findings(session, signing_key)
+    found.add(signature_findings(session, signing_key))
+    return found.problems

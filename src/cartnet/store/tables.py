@@ -419,3 +419,20 @@ class WebSessionRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TrailCoverageRow(Base):
+    """Where the trail began to hold every evidence column (:mod:`cartnet.store.evidence`).
+
+    One row, ``id`` 1, written by migration 0005: the audit head's sequence then
+    (0 on a new database). ``verify`` reports records of orders audited up to that
+    sequence, whose older entries lack columns recorded since, as not checked.
+    """
+
+    __tablename__ = "trail_coverage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    since_sequence: Mapped[int] = mapped_column(BigInteger)
+    since_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)

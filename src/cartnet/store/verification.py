@@ -1,0 +1,69 @@
+"""``cartnet audit verify`` as one function: every check, and what the outcome means.
+
+:data:`CHECKS` is the list of checks run in order; each reads the database in the
+caller's session and returns :class:`~cartnet.store.findings.Findings`. Adding a check
+(accounts and tokens, say) is one more entry in the list.
+
+The outcome is one of three, and the CLI's exit status says which:
+
+- ``VERIFIED`` (0): every check ran in full and found nothing;
+- ``PROBLEMS`` (1): something was changed outside the service (listed);
+- ``INCOMPLETE`` (3): nothing found, but something could not be checked (no signing
+  key, another signing key, records older than the trail's full coverage): the
+  database is *not* verified, and the notices say what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from sqlalchemy.orm import Session
+
+from cartnet.store.findings import Check, Findings
+from cartnet.store.records import record_findings, signature_findings
+from cartnet.store.repository import AuditRepository
+
+
+class Outcome(IntEnum):
+    """What ``verify`` concluded; the value is the CLI's exit status."""
+
+    VERIFIED = 0
+    PROBLEMS = 1
+    INCOMPLETE = 3
+
+
+def chain_findings(session: Session, signing_key: bytes | None) -> Findings:
+    """The hash chain against its head: entries edited, deleted, moved or inserted."""
+    return Findings(problems=[str(p) for p in AuditRepository().verify(session)])
+
+
+CHECKS: list[Check] = [chain_findings, record_findings, signature_findings]
+"""Every check ``verify`` runs, in order."""
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """All checks' findings and the number of audit entries read."""
+
+    problems: tuple[str, ...]
+    notices: tuple[str, ...]
+    entries: int
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.problems:
+            return Outcome.PROBLEMS
+        return Outcome.INCOMPLETE if self.notices else Outcome.VERIFIED
+
+
+def verify_database(
+    session: Session, signing_key: bytes | None, checks: list[Check] | None = None
+) -> VerifyReport:
+    """Run every check (by default :data:`CHECKS`) in ``session`` and collect the findings."""
+    found = Findings()
+    for check in CHECKS if checks is None else checks:
+        found.add(check(session, signing_key))
+    return VerifyReport(
+        tuple(found.problems), tuple(found.notices), AuditRepository().count(session)
+    )
