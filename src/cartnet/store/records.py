@@ -242,7 +242,8 @@ def signature_findings(session: Session, signing_key: bytes | None) -> Findings:
                 "database was written with (table key_checks)"
             )
             signing_key = None
-    steps = {s: h for s, h in session.execute(select(OrderStepRow.id, OrderStepRow.record_hash))}
+    query = select(OrderStepRow.id, OrderStepRow.record_hash)
+    steps: dict[str, str] = dict(session.execute(query).all())
     for row in session.scalars(select(SignatureRow).order_by(SignatureRow.id)):
         name = f"signature {row.id} ({row.printed_name}, {row.record_type} {row.record_id})"
         if steps.get(row.record_id) != row.record_hash:
