@@ -7,19 +7,21 @@ would, and checks that ``verify`` names exactly that change.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from tests.api.test_custody import accepted, collect, handoff, qc, to_qc
 from typer.testing import CliRunner
 
 from cartnet.cli import app
-from cartnet.ledger.audit import AuditAction
+from cartnet.ledger.audit import GENESIS_HASH, AuditAction, AuditEntry, FieldChange
 from cartnet.service.accounts import SYSTEM
 from cartnet.service.settings import new_key
-from cartnet.store import make_session_factory
+from cartnet.store import AuditRepository, make_session_factory
 from cartnet.store.tables import (
+    AuditEntryRow,
     AuditHeadRow,
     CollectionRow,
     OrderStepRow,
@@ -194,9 +196,9 @@ def test_a_swapped_patient_identity_is_named(api: Any) -> None:
 # --- the CLI's outcome ----------------------------------------------------------------------
 
 
-def _verify(api: Any) -> Any:
+def _verify(api: Any, *options: str) -> Any:
     url = api.ctx.engine.url.render_as_string(hide_password=False)
-    return runner.invoke(app, ["audit", "verify", "--db", url])
+    return runner.invoke(app, ["audit", "verify", "--db", url, *options])
 
 
 def test_without_the_signing_key_verify_is_incomplete_not_verified(
@@ -262,3 +264,51 @@ def test_records_older_than_the_trail_coverage_are_notices_not_problems(api: Any
     notices = "\n".join(legacy.notices)
     assert "qc_results: columns written before the audit trail covered them" in notices
     assert "recorded_by (1)" in notices and "slot_usage: 1 row(s)" in notices, notices
+
+
+def _rechain(api: Any, edit: Any) -> None:
+    """What an attacker with write access and no key can do: edit entries, recompute the
+    (unkeyed) hash chain after them and move the head."""
+    with make_session_factory(api.ctx.engine)() as session, session.begin():
+        previous = GENESIS_HASH
+        for entry in AuditRepository().entries(session):
+            changed = dataclasses.replace(edit(entry), previous_hash=previous)
+            changed = dataclasses.replace(changed, hash=changed.computed_hash())
+            previous = changed.hash
+            session.execute(
+                update(AuditEntryRow)
+                .where(AuditEntryRow.sequence == entry.sequence)
+                .values(changes=changed.as_dict()["changes"], previous_hash=changed.previous_hash,
+                        hash=changed.hash)
+            )  # fmt: skip
+            session.execute(update(AuditHeadRow).values(hash=changed.hash))
+
+
+def test_a_checkpoint_kept_apart_catches_a_rewritten_trail(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain is not keyed: rewritten consistently, only a head kept apart shows it."""
+    monkeypatch.setenv("CARTNET_SIGNING_KEY", api.ctx.settings.signing_key)
+    order = api.enroll()
+    api.book_first(order["id"])
+    url = api.ctx.engine.url.render_as_string(hide_password=False)
+    head = runner.invoke(app, ["audit", "head", "--db", url])
+    assert head.exit_code == 0, head.output
+    kept = head.stdout.strip()
+    assert _verify(api, "--checkpoint", kept).exit_code == 0
+
+    def cheaper(entry: AuditEntry) -> AuditEntry:  # the order was made for another product
+        changes = tuple(
+            FieldChange(c.field, c.old, "axicabtagene" if c.field == "product" else c.new)
+            for c in entry.changes
+        )
+        return dataclasses.replace(entry, changes=changes)
+
+    sql(api, "UPDATE orders SET product = 'axicabtagene' WHERE id = :id", id=order["id"])
+    _rechain(api, cheaper)
+    assert _verify(api).exit_code == 0, "without a checkpoint the rewrite is invisible"
+    caught = _verify(api, "--checkpoint", kept)
+    assert caught.exit_code == 1, caught.output
+    assert f"checkpoint {kept.split(':')[0]}: its hash differs" in caught.output
+    refused = _verify(api, "--checkpoint", "12:abc")
+    assert refused.exit_code == 1 and "64 lower-case hex" in refused.output

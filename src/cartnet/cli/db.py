@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from cartnet.cli.common import err, fail, out
 from cartnet.service.settings import existing_key
 from cartnet.store import (
+    AuditRepository,
     ChainHeadMissingError,
     DatabaseError,
     data_dir,
@@ -21,7 +22,13 @@ from cartnet.store import (
     make_session_factory,
     upgrade,
 )
-from cartnet.store.verification import Outcome, verify_database
+from cartnet.store.verification import (
+    CHECKS,
+    Outcome,
+    checkpoint_check,
+    parse_checkpoint,
+    verify_database,
+)
 
 db_app = typer.Typer(
     name="db", help="Create or migrate the cartnet database.", no_args_is_help=True
@@ -67,11 +74,29 @@ step and, with the signing key, its seal.
 Exit status: 0 verified (everything checked, nothing found); 1 problems found (each
 is listed); 3 incomplete: nothing found, but something could not be checked (no signing
 key, another signing key than the database's, records older than the trail's full
-coverage), listed as notices. Only 0 means verified."""
+coverage), listed as notices. Only 0 means verified.
+
+The hash chain is not keyed: give --checkpoint with heads printed earlier by
+`cartnet audit head` and kept outside the database to prove the trail up to them
+was not rewritten."""
+
+
+CHECKPOINT_OPTION = typer.Option(
+    None,
+    "--checkpoint",
+    help="SEQUENCE:HASH printed earlier by `cartnet audit head` and kept outside the "
+    "database; the trail must still hold it (repeatable).",
+)
 
 
 @audit_app.command("verify", help=VERIFY_HELP)
-def audit_verify(db: str | None = DB_OPTION) -> None:
+def audit_verify(
+    db: str | None = DB_OPTION, checkpoint: list[str] | None = CHECKPOINT_OPTION
+) -> None:
+    try:
+        kept = [parse_checkpoint(text) for text in checkpoint or []]
+    except ValueError as e:
+        fail(str(e))
     url = database_url(db)
     try:
         engine = make_engine(url)
@@ -80,7 +105,11 @@ def audit_verify(db: str | None = DB_OPTION) -> None:
     signing_key = existing_key("signing_key", data_dir())
     try:
         with make_session_factory(engine)() as session, session.begin():
-            report = verify_database(session, None if signing_key is None else signing_key.encode())
+            report = verify_database(
+                session,
+                None if signing_key is None else signing_key.encode(),
+                [*CHECKS, *(checkpoint_check(head) for head in kept)],
+            )
     except ChainHeadMissingError as e:
         fail(str(e))
     except SQLAlchemyError as e:
@@ -112,3 +141,24 @@ def audit_verify(db: str | None = DB_OPTION) -> None:
         f"audit trail verified: {report.entries} entries; every record agrees with its trail",
         highlight=False,
     )
+
+
+@audit_app.command("head")
+def audit_head(db: str | None = DB_OPTION) -> None:
+    """Print the trail's head as SEQUENCE:HASH, to keep outside the database (a ticket, a
+    signed mail, write-once storage) and give to `verify --checkpoint` later."""
+    url = database_url(db)
+    try:
+        engine = make_engine(url)
+    except DatabaseError as e:
+        fail(str(e))
+    try:
+        with make_session_factory(engine)() as session:
+            head = AuditRepository().head(session)
+    except ChainHeadMissingError as e:
+        fail(str(e))
+    except SQLAlchemyError as e:
+        fail(f"cannot read the audit head of {redacted(url)}: {e.__class__.__name__}")
+    finally:
+        engine.dispose()
+    out.print(f"{head.sequence}:{head.hash}", highlight=False)

@@ -21,6 +21,8 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sqlalchemy import MetaData
+
 COVERAGE_REVISION = "0005"
 """The migration from which the trail holds every evidence column of every GxP table."""
 
@@ -255,6 +257,10 @@ NOT_GXP: Mapping[str, str] = {
         "fingerprints of the keys; the service refuses to start with other keys and "
         "verify refuses to check seals with another signing key"
     ),
+    "jobs": (
+        "the portal's long computations (what-if runs, plans): planning aids whose results "
+        "change no order; a booking they lead to is audited as such"
+    ),
     "trail_coverage": (
         "where full coverage began (migration 0005); rows older than it are reported as "
         "not checked, never as verified"
@@ -297,3 +303,22 @@ _SET_LATER: Mapping[str, tuple[str, ...]] = {
 def sha256_text(value: object) -> str:
     """The SHA-256 (hex) of a value's text, as the trail keeps a digest column."""
     return hashlib.sha256(str(value).encode()).hexdigest()
+
+
+def undeclared(metadata: MetaData) -> list[str]:
+    """Tables and columns of ``metadata`` decided nowhere here (``table.column``); and
+    columns declared for a GxP table that it does not have."""
+    found: list[str] = []
+    gxp = {t.table: t for t in GXP_TABLES}
+    for name, table in sorted(metadata.tables.items()):
+        declared = gxp.get(name)
+        if declared is None:
+            if name not in NOT_GXP:
+                found.append(f"{name}: neither a GxP table nor listed as not GxP")
+            continue
+        columns = {c.name for c in table.columns}
+        found += [f"{name}.{c}: neither evidence nor not evidence" for c in
+                  sorted(columns - declared.columns())]  # fmt: skip
+        found += [f"{name}.{c}: declared but not a column" for c in
+                  sorted(declared.columns() - columns)]  # fmt: skip
+    return found

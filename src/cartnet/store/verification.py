@@ -18,11 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cartnet.ledger.audit import ChainHead
+from cartnet.ledger.canonical import is_hex_hash
 from cartnet.store.findings import Check, Findings
 from cartnet.store.records import record_findings, signature_findings
 from cartnet.store.repository import AuditRepository
+from cartnet.store.tables import AuditEntryRow
 
 
 class Outcome(IntEnum):
@@ -40,6 +44,44 @@ def chain_findings(session: Session, signing_key: bytes | None) -> Findings:
 
 CHECKS: list[Check] = [chain_findings, record_findings, signature_findings]
 """Every check ``verify`` runs, in order."""
+
+
+def parse_checkpoint(text: str) -> ChainHead:
+    """``SEQUENCE:HASH`` as ``cartnet audit head`` prints it; ``ValueError`` naming the fault."""
+    sequence, _, digest = text.strip().partition(":")
+    if not sequence.isdigit() or int(sequence) < 1:
+        raise ValueError(f"checkpoint {text!r}: give SEQUENCE:HASH, the sequence a number >= 1")
+    if not is_hex_hash(digest):
+        raise ValueError(f"checkpoint {text!r}: the hash must be 64 lower-case hex characters")
+    return ChainHead(int(sequence), digest)
+
+
+def checkpoint_check(checkpoint: ChainHead) -> Check:
+    """A check that the trail still holds ``checkpoint``, a head kept apart earlier.
+
+    The hash chain is not keyed: someone who can write the database can rewrite entries
+    with fresh hashes and move the head. An entry's hash covers every entry before it,
+    so a head kept outside the database (printed by ``cartnet audit head``, kept where
+    that person cannot write) proves every entry up to it unchanged.
+    """
+
+    def check(session: Session, signing_key: bytes | None) -> Findings:
+        stored = session.scalar(
+            select(AuditEntryRow.hash).where(AuditEntryRow.sequence == checkpoint.sequence)
+        )
+        where = f"checkpoint {checkpoint.sequence}"
+        if stored is None:
+            return Findings([f"{where}: no such entry; the trail was cut back below it"])
+        if stored != checkpoint.hash:
+            return Findings(
+                [
+                    f"{where}: its hash differs from the one kept apart; the trail was rewritten "
+                    "up to here"
+                ]
+            )
+        return Findings()
+
+    return check
 
 
 @dataclass(frozen=True)
