@@ -75,7 +75,7 @@ def test_a_deleted_signature_is_named(api: Any) -> None:
     _, step, signature = collected(api)
     sql(api, "DELETE FROM signatures WHERE id = :id", id=signature.id)
     found = problems(api)
-    name = f"signature {step.order_id}/step/{step.id}/signature/{signature.id}"
+    name = f"signature {step.order_id}/signature/{signature.id}"
     assert f"{name}: in the audit trail but not in the signatures table" in found, found
 
 
@@ -86,7 +86,7 @@ def test_a_deleted_step_with_its_signature_is_named(api: Any) -> None:
     found = problems(api)
     assert f"order step {step.order_id}/step/{step.id}: in the audit trail but not in the " \
            "order_steps table" in found, found  # fmt: skip
-    assert f"signature {step.order_id}/step/{step.id}/signature/{signature.id}: in the " \
+    assert f"signature {step.order_id}/signature/{signature.id}: in the " \
            "audit trail but not in the signatures table" in found, found  # fmt: skip
 
 

@@ -42,7 +42,7 @@ def record_signature(
         principal,
         row,
         "signature",
-        lambda r: f"{order_id}/step/{r.record_id}/signature/{r.id}",
+        lambda r: f"{order_id}/signature/{r.id}",
         written_fields("signatures"),
         action=AuditAction.SIGN,
     )

@@ -134,7 +134,7 @@ class AuditEntryRow(Base):
     role: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(32))
     entity_type: Mapped[str] = mapped_column(String(64))
-    entity_id: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(200))
     changes: Mapped[list[list[Any]]] = mapped_column(JSON)
     reason_code: Mapped[str | None] = mapped_column(String(32))
     reason_text: Mapped[str | None] = mapped_column(Text)

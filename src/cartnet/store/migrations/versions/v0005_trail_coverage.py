@@ -8,7 +8,8 @@ Rows written before this migration were audited with fewer columns (custody acto
 organisation, step and signature rows, collections, slot usage ...). The one row of
 ``trail_coverage`` keeps the audit head's sequence at this point, so that
 ``cartnet audit verify`` can report those older records as *not checked* instead of as
-tampered; on a new database it is 0 and every record must be fully covered.
+tampered; on a new database it is 0 and every record must be fully covered. Audit
+entity ids grow to 200 characters (a slot usage's is ``kind/resource/day``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
+    # Entity ids of slot usage (kind/resource/day) can outgrow 64 characters.
+    with op.batch_alter_table("audit_entries") as batch:
+        batch.alter_column(
+            "entity_id", existing_type=sa.String(64), type_=sa.String(200), existing_nullable=False
+        )
     coverage = op.create_table(
         "trail_coverage",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -44,3 +50,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("trail_coverage")
+    with op.batch_alter_table("audit_entries") as batch:
+        batch.alter_column(
+            "entity_id", existing_type=sa.String(200), type_=sa.String(64), existing_nullable=False
+        )
