@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Column, MetaData, String, Table
+from sqlalchemy import Column, MetaData, String, Table, select
 
-from cartnet.store import Base
+from cartnet.ledger import Actor, AuditAction, Role
+from cartnet.store import AuditRepository, Base, make_engine, make_session_factory, upgrade
 from cartnet.store.evidence import GXP_TABLES, NOT_GXP, undeclared
+from cartnet.store.tables import TrailCoverageRow
 
+SYSTEM = Actor("u-000", "cartnet", Role.ADMIN)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "background" / "orchestration.md"
 
 
@@ -50,3 +53,31 @@ def test_the_docs_list_what_is_not_evidence() -> None:
     for name in NOT_GXP:
         if name in Base.metadata.tables:
             assert f"`{name}`" in text, name
+
+
+def test_the_coverage_mark_is_the_head_when_migrated_and_zero_when_new(database_url: str) -> None:
+    """A database written before 0005 keeps where full coverage began; a new one starts at 0."""
+    upgrade(database_url, "0003")
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session, session.begin():
+            for n in range(3):
+                AuditRepository().append(
+                    session, SYSTEM, AuditAction.CREATE, "batch_record", f"B-{n}", [("n", None, n)]
+                )
+        upgrade(database_url)
+        with engine.connect() as connection:
+            assert connection.execute(select(TrailCoverageRow.since_sequence)).all() == [(3,)]
+        with make_session_factory(engine)() as session:
+            assert AuditRepository().verify(session) == [], "the widened trail is intact"
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_is_fully_covered(migrated_url: str) -> None:
+    engine = make_engine(migrated_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(select(TrailCoverageRow.since_sequence)).all() == [(0,)]
+    finally:
+        engine.dispose()
