@@ -124,7 +124,7 @@ def test_who_performed_a_handoff_edited_is_named(api: Any) -> None:
         ("actor_name", "'Someone Else'"),
         ("role", "'logistics'"),
         ("organisation", "'Elsewhere Inc'"),
-        ("utc_offset_minutes", "'60'"),
+        ("utc_offset_minutes", "60"),
     ):
         assert f"custody event {custody_id}: {column} is {value} in the custody_events" in found
 
@@ -168,7 +168,7 @@ def test_slot_usage_and_collection_rows_changed_are_named(api: Any) -> None:
              "VALUES ('apheresis', 'dana-farber', '2031-01-02', 4)")  # fmt: skip
     found = problems(api)
     where = f"manufacturing/{usage.resource}/{usage.day.isoformat()}"
-    assert f"slot usage {where}: booked is '{usage.booked + 5}' in the slot_usage table but " \
+    assert f"slot usage {where}: booked is {usage.booked + 5} in the slot_usage table but " \
            f"{usage.booked} in the audit trail" in found, found  # fmt: skip
     assert f"collection {collection.id}: din is 'W999926999999'" in found, found
     assert "slot usage apheresis/dana-farber/2031-01-02: has no audit trail" in found, found

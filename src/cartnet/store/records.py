@@ -74,6 +74,10 @@ def _text(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
+def _shown(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def _same(stored: Any, audited: Any) -> bool:
     if isinstance(stored, datetime) and isinstance(audited, str):
         try:
@@ -135,7 +139,7 @@ def _table_findings(
                 audited = trail.fields[column]
                 if not _same(stored, audited):
                     findings.problems.append(
-                        f"{name}: {column} is {_text(stored)!r} in the {declared.table} table "
+                        f"{name}: {column} is {_shown(stored)!r} in the {declared.table} table "
                         f"but {audited!r} in the audit trail (changed outside cartnet)"
                     )
             elif stored is not None:
@@ -143,7 +147,7 @@ def _table_findings(
                     older[column] += 1
                 else:
                     findings.problems.append(
-                        f"{name}: {column} is {_text(stored)!r} in the {declared.table} table "
+                        f"{name}: {column} is {_shown(stored)!r} in the {declared.table} table "
                         "but not in its audit trail (set outside cartnet)"
                     )
         for column, trail_field in declared.digests.items():
