@@ -140,7 +140,11 @@ async def custody_form(page: AnyUser, step: str, order_id: str = OrderId) -> Res
     handoff = _step(step)
     order = await page.call(orders.get_order, page.ctx, page.principal, order_id)
     rule = _rule(page.principal, order, handoff)
-    return _render(page, order, handoff, rule, _defaults(page), {}, False, 200)
+    form = _defaults(page)
+    scanned = page.request.query_params.get("scanned", "").strip()
+    if scanned:  # the site's scan box sent the operator here with the bag's code
+        form["scanned"] = scanned
+    return _render(page, order, handoff, rule, form, {}, False, 200)
 
 
 @router.post("/orders/{order_id}/custody/{step}")
