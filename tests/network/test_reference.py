@@ -1,4 +1,4 @@
-"""The packaged kymriah-2020 reference network: what the seed and docs/background/domain.md say it is."""
+"""The packaged kymriah-2020 reference network as the seed and the domain page describe it."""
 
 from __future__ import annotations
 

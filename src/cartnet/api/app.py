@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -24,15 +26,34 @@ from cartnet.api.problems import (
 )
 from cartnet.service.context import ServiceContext
 from cartnet.service.errors import ServiceError
+from cartnet.service.job_runner import JobRunner
 from cartnet.web import error_page, is_portal, mount_portal
 
 log = logging.getLogger("cartnet.api")
 API_PREFIX = "/api/v1"
 
 
+@asynccontextmanager
+async def _job_runner(app: FastAPI) -> AsyncIterator[None]:
+    """Run the planners' background jobs while the server runs (``job_slots`` of them)."""
+    ctx: ServiceContext = app.state.ctx
+    settings = ctx.settings
+    runner = JobRunner(
+        ctx, slots=settings.job_slots, workers=settings.job_workers, scheduler=settings.scheduler
+    )
+    app.state.jobs = runner
+    if settings.job_slots:
+        runner.start()
+    try:
+        yield
+    finally:
+        runner.stop()
+
+
 def create_app(ctx: ServiceContext) -> FastAPI:
     """The API over one service context (its database, network and keys)."""
     app = FastAPI(
+        lifespan=_job_runner,
         title="cartnet",
         version=__version__,
         summary="Orchestration of autologous CAR-T therapies: orders, chain of identity "

@@ -76,6 +76,12 @@ class ServiceSettings(BaseModel):
     """A portal session ends this long after login, however active."""
     secure_cookies: bool | None = None
     """Mark the session cookie ``Secure``; ``None``: when the request came over HTTPS."""
+    job_slots: Annotated[int, Field(ge=0, le=16)] = 1
+    """Planning jobs each server process runs at a time (0: this process runs none)."""
+    job_workers: Annotated[int, Field(ge=1, le=256)] | None = None
+    """Processes for a job's twin replications; ``None``: one per core."""
+    scheduler: str | None = None
+    """A Dask scheduler (``tcp://host:8786``) to run the jobs' replications on instead."""
 
     @field_validator("fin")
     @classmethod
