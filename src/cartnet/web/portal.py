@@ -49,12 +49,15 @@ def page_routers() -> list[APIRouter]:
         events,
         logistics,
         orders,
+        planner,
         quality,
         signin,
         site,
     )
 
-    modules = (signin, coordinator, center, orders, custody, events, site, quality, logistics)
+    modules = (
+        signin, coordinator, center, orders, custody, events, site, quality, logistics, planner,
+    )  # fmt: skip
     return [module.router for module in modules]
 
 
