@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from cartnet.service.context import ServiceContext
+from cartnet.service.job_files import comparison_files
 from cartnet.service.jobs import CompareJob, JobKind, JobState, base_network
 from cartnet.store.tables import JobRow
 from cartnet.twin.replications import Variant, executor_for, run_variants
@@ -49,11 +50,15 @@ class _Progress:
 
     def __init__(self, ctx: ServiceContext, job_id: str, interval: float = 0.5) -> None:
         self.ctx, self.job_id, self.interval = ctx, job_id, interval
+        self.total = 0
         self._last = 0.0
 
-    def __call__(self, done: int, total: int, message: str = "running replications") -> None:
+    def __call__(
+        self, done: int, total: int, message: str = "running replications", *, force: bool = False
+    ) -> None:
         now = time.monotonic()
-        if done < total and now - self._last < self.interval:
+        self.total = total
+        if not force and done < total and now - self._last < self.interval:
             return
         self._last = now
         with self.ctx.transaction() as session:
@@ -83,7 +88,13 @@ def run_compare(
             variants, settings, job.replications, job.seed, executor, progress, workers=count
         )
     results = [VariantResult(v, a) for v, a in zip(variants, aggregates, strict=True)]
-    return run_document(base.name, results, settings, job.replications, job.seed, warnings)
+    document = run_document(base.name, results, settings, job.replications, job.seed, warnings)
+    progress(progress.total, progress.total, "drawing the figures", force=True)
+    try:  # drawn now so the result page opens at once; the page draws them if this fails
+        comparison_files(progress.job_id, document, base)
+    except Exception:
+        log.exception("job %s: figures not drawn", progress.job_id)
+    return document
 
 
 KINDS: dict[JobKind, Callable[[ServiceContext, dict[str, Any], _Progress, JobRunner], Any]] = {

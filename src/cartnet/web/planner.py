@@ -11,9 +11,6 @@ side with what each changes.
 from __future__ import annotations
 
 import json
-import tempfile
-import threading
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -22,11 +19,11 @@ from pydantic import ValidationError
 
 from cartnet.api.deps import IDENTIFIER
 from cartnet.ledger.roles import Role
-from cartnet.network.model import Network
-from cartnet.report.twin_report import FIGURES, write_figures, write_report
+from cartnet.report.twin_report import FIGURES
 from cartnet.report.twin_summary import RunContext, headlines, kpi_tables
 from cartnet.service import jobs
 from cartnet.service.errors import NotFound, ServiceError
+from cartnet.service.job_files import comparison_files, variant_networks
 from cartnet.service.jobs import CompareJob, JobState, JobView, base_network
 from cartnet.twin.policies import policy_names
 from cartnet.web.events import status_of
@@ -37,8 +34,6 @@ Planner = Annotated[Page, Depends(role_page(Role.PLANNER))]
 JobId = Path(max_length=64, pattern=IDENTIFIER)
 AS_IT_IS = "-"
 """The form's value for the network without a scenario."""
-_CACHE = FilePath(tempfile.gettempdir()) / "cartnet-job-files"
-_drawing = threading.Lock()
 
 
 def _defaults() -> dict[str, Any]:
@@ -146,23 +141,6 @@ async def cancel(page: Planner, job_id: str = JobId) -> Response:
     return page.redirect(f"/planner/jobs/{job_id}")
 
 
-def _networks(base: Network, document: dict[str, Any]) -> dict[str, Network]:
-    return {v["label"]: base.with_scenario(v.get("scenario")) for v in document["variants"]}
-
-
-def _files(job: JobView, document: dict[str, Any], base: Network) -> FilePath:
-    """The job's figures and standalone report, drawn once per server and kept in a cache."""
-    folder = _CACHE / job.id
-    report = folder / "report.html"
-    with _drawing:
-        if not report.exists():
-            networks = _networks(base, document)
-            write_figures(document, networks, folder)
-            write_report(document, networks, folder / "report.tmp.html")
-            (folder / "report.tmp.html").replace(report)
-    return folder
-
-
 async def _result(page: Page, job_id: str) -> tuple[JobView, dict[str, Any]]:
     job = await page.call(jobs.get_job, page.ctx, page.principal, job_id)
     document = await page.call(jobs.job_result, page.ctx, page.principal, job_id)
@@ -174,8 +152,8 @@ async def result(page: Planner, job_id: str = JobId) -> Response:
     """The comparison's headline, key figures and figures, as the report shows them."""
     job, document = await _result(page, job_id)
     base = base_network(page.ctx)
-    run = RunContext(document, _networks(base, document))
-    await page.call(_files, job, document, base)
+    run = RunContext(document, variant_networks(base, document))
+    await page.call(comparison_files, job.id, document, base)
     return page.render(
         "planner/result.html",
         job=job,
@@ -191,7 +169,7 @@ async def figure(page: Planner, name: str, job_id: str = JobId) -> Response:
     job, document = await _result(page, job_id)
     if name not in FIGURES:
         raise NotFound(f"no figure {name!r}; figures: {', '.join(FIGURES)}")
-    folder = await page.call(_files, job, document, base_network(page.ctx))
+    folder = await page.call(comparison_files, job.id, document, base_network(page.ctx))
     return FileResponse(folder / f"{name}.png", media_type="image/png")
 
 
@@ -208,7 +186,7 @@ async def result_json(page: Planner, job_id: str = JobId) -> Response:
 @router.get("/planner/jobs/{job_id}/report.html")
 async def report(page: Planner, job_id: str = JobId) -> Response:
     job, document = await _result(page, job_id)
-    folder = await page.call(_files, job, document, base_network(page.ctx))
+    folder = await page.call(comparison_files, job.id, document, base_network(page.ctx))
     return FileResponse(
         folder / "report.html",
         media_type="text/html",
