@@ -270,9 +270,7 @@ def seal_intact(sig: ElectronicSignature, *, key: bytes | None = None) -> bool:
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
-CENTER_STEPS = frozenset(
-    {"collect_apheresis", "ship_to_site", "receive_at_center", "infuse"}
-)
+CENTER_STEPS = frozenset({"collect_apheresis", "ship_to_site", "receive_at_center", "infuse"})
 """Steps that happen at the order's treatment center; every other signed step happens at
 its manufacturing site. A co-signer belongs to that tenant unless the rule says otherwise."""
 
@@ -337,7 +335,9 @@ def _rule(value: object, where: str) -> SignatureRule:
             roles = frozenset(Role(str(r)) for r in roles_given)
         except ValueError:
             names = ", ".join(r.value for r in Role if r is not Role.ADMIN)
-            raise ValueError(f"{where}: unknown role in {list(roles_given)!r}; roles: {names}") from None
+            raise ValueError(
+                f"{where}: unknown role in {list(roles_given)!r}; roles: {names}"
+            ) from None
     other = data.get("other_tenants", False)
     if not isinstance(other, bool):
         raise ValueError(f"{where}: other_tenants must be true or false")
