@@ -29,12 +29,6 @@ def list_cosignatures(ctx: Context, caller: Caller) -> CosignatureList:
     return cosign.cosignatures(ctx, caller)
 
 
-@router.get("/{request_id}", response_model=CosignatureView, responses=READ)
-def get_cosignature(ctx: Context, caller: Caller, request_id: RequestId) -> CosignatureView:
-    """One request, for its first signer or a person who may co-sign it."""
-    return cosign.cosignature(ctx, caller, request_id)
-
-
 @router.post("/{request_id}/sign", response_model=CosignResult, responses=WRITE)
 def sign(ctx: Context, caller: Caller, request_id: RequestId, body: CosignInput) -> CosignResult:
     """Co-sign with your password and the step's meaning; the last signature takes the step.
@@ -48,5 +42,6 @@ def sign(ctx: Context, caller: Caller, request_id: RequestId, body: CosignInput)
 
 @router.post("/{request_id}/withdraw", response_model=CosignatureView, responses=WRITE)
 def withdraw(ctx: Context, caller: Caller, request_id: RequestId) -> CosignatureView:
-    """The first signer withdraws a step that still awaits co-signature."""
+    """The first signer withdraws a step that still awaits co-signature (403 for anyone
+    else, as for an unknown request)."""
     return cosign.withdraw(ctx, caller, request_id)

@@ -43,7 +43,7 @@ from cartnet.ledger.signatures import (
 from cartnet.service.access import Principal, visible_orders
 from cartnet.service.accounts import DatabasePasswordCheck, principal_of
 from cartnet.service.context import ServiceContext, new_id
-from cartnet.service.errors import Conflict, Forbidden, Invalid, NotFound
+from cartnet.service.errors import Conflict, Forbidden, Invalid
 from cartnet.service.schemas import (
     CosignatureList,
     CosignatureView,
@@ -175,20 +175,6 @@ def cosignatures(ctx: ServiceContext, principal: Principal) -> CosignatureList:
         )
 
 
-def cosignature(ctx: ServiceContext, principal: Principal, request_id: str) -> CosignatureView:
-    """One request, for its first signer or a person who may co-sign it; else 404."""
-    now = ctx.now()
-    with ctx.reading() as session:
-        row = session.get(CosignatureRequestRow, request_id)
-        order = None if row is None else session.get(OrderRow, row.order_id)
-        if row is None or order is None:
-            raise NotFound(f"no co-signature request {request_id!r} for you", field="id")
-        mine = row.requested_by == principal.user_id
-        if not mine and not _may_cosign(ctx, session, principal, row, order):
-            raise NotFound(f"no co-signature request {request_id!r} for you", field="id")
-        return _view(session, row, now)
-
-
 def cosign(
     ctx: ServiceContext, principal: Principal, request_id: str, body: CosignInput
 ) -> tuple[CosignatureView, StepResult | None]:
@@ -232,7 +218,10 @@ def withdraw(ctx: ServiceContext, principal: Principal, request_id: str) -> Cosi
     with ctx.transaction() as session:
         row = session.get(CosignatureRequestRow, request_id, with_for_update=True)
         if row is None or row.requested_by != principal.user_id:
-            raise NotFound(f"no co-signature request {request_id!r} of yours", field="id")
+            raise Forbidden(
+                "you can withdraw only a step you signed first that awaits co-signature",
+                code="not-yours",
+            )
         if row.state != PENDING:
             raise Conflict(f"this request is {row.state}; only a pending one can be withdrawn")
         now = ctx.now()
