@@ -50,11 +50,23 @@ def page_routers() -> list[APIRouter]:
         logistics,
         orders,
         quality,
+        signatures,
         signin,
         site,
     )
 
-    modules = (signin, coordinator, center, orders, custody, events, site, quality, logistics)
+    modules = (
+        signin,
+        coordinator,
+        center,
+        orders,
+        custody,
+        events,
+        signatures,
+        site,
+        quality,
+        logistics,
+    )
     return [module.router for module in modules]
 
 
