@@ -262,7 +262,7 @@ def own_signature(
             key=ctx.signing_key,
         )
     except SignatureRefusedError:
-        raise Unauthorized("wrong password", field="signatures.0.password") from None
+        raise Unauthorized("wrong username or password", field="signatures.0.password") from None
 
 
 def _check_presigned(
