@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from tests.api.conftest import CENTER, PASSWORD, SITE, USERS, Api, settings_for
 from tests.api.test_custody import assert_problem, custody_body
 
@@ -134,6 +134,23 @@ def test_a_cosigned_step_waits_and_the_cosigner_signs_in_their_own_session(api: 
     assert count(api, CollectionRow, order_id=oid) == 0
     assert count(api, SignatureRow) == 0
     verified(api)
+    # Lowering the count in the database is named by verify (and would not help anyway:
+    # the step's rule is applied again when the last signature comes).
+    with api.ctx.engine.begin() as connection:
+        connection.execute(
+            update(CosignatureRequestRow)
+            .where(CosignatureRequestRow.id == pending["id"])
+            .values(required=1)
+        )
+    with api.ctx.reading() as session:
+        problems = record_problems(session, api.ctx.signing_key)
+    assert any(pending["id"] in p and "required" in p for p in problems), problems
+    with api.ctx.engine.begin() as connection:
+        connection.execute(
+            update(CosignatureRequestRow)
+            .where(CosignatureRequestRow.id == pending["id"])
+            .values(required=2)
+        )
 
     assert awaiting(api, "coordinator2") == [pending["id"]]
     assert awaiting(api, "coordinator") == [], "the first signer is no co-signer"
