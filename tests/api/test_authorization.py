@@ -140,6 +140,8 @@ NOT_MY_SIGNATURE = [{"username": "nobody-signs-here", "password": "not the passw
 """Passes validation; a role that may take a signed step gets 422 (first signature must
 be the caller's own) after the authority check, so nothing is signed."""
 UNKNOWN_ORDER = "ord_00000000000000000000"
+UNKNOWN_COSIGNATURE = "csr_00000000000000000000"
+"""No request to co-sign exists: signing or withdrawing it is refused alike (403) for all."""
 OPERATOR_SIGNS = {"username": OPERATOR, "password": PASSWORD}
 
 
@@ -445,6 +447,20 @@ def _later(w: World, days: int) -> str:
 
 CASES: tuple[Case, ...] = (
     case("GET", "/healthz", EVERYONE, "liveness needs no token", public=True),
+    case("GET", "/cosignatures", EVERYONE, "anyone sees what awaits their co-signature"),
+    case(
+        "POST",
+        "/cosignatures/{request_id}/sign",
+        frozenset(),
+        "an unknown request: refused alike, whoever asks",
+        body=lambda w, c: {"password": PASSWORD, "meaning": "responsibility"},
+    ),
+    case(
+        "POST",
+        "/cosignatures/{request_id}/withdraw",
+        frozenset(),
+        "an unknown request: refused alike, whoever asks",
+    ),
     case(
         "POST",
         "/auth/tokens",
@@ -654,6 +670,7 @@ def call(w: World, c: Case, caller: str, order_id: str | None = None) -> httpx.R
         order_id=order_id or w.orders[c.order]["id"],
         shipment_id=w.shipment,
         exception_id=w.exception,
+        request_id=UNKNOWN_COSIGNATURE,
         user_id=w.bystander,
         site=SITE,
     )
@@ -790,20 +807,13 @@ def test_reading_patient_identity_is_the_own_centers_and_audited(world: World) -
     assert entry["changes"] == [], "a read entry records who looked, not what they saw"
 
 
-@pytest.mark.parametrize(
-    ("cosigner", "accepted"),
-    [
-        ("coordinator2", True),
-        ("other_coordinator", False),
-        ("other_qa", False),
-        ("admin", False),
-    ],
-)
-def test_a_cosigner_must_be_allowed_to_act_on_the_order(
-    world: World, cosigner: str, accepted: bool
+@pytest.mark.parametrize("cosigner", ["coordinator2", "other_coordinator", "other_qa", "admin"])
+def test_a_cosigner_in_the_request_is_refused_and_named_nowhere(
+    world: World, cosigner: str
 ) -> None:
-    """A second signature is an authority check too (21 CFR 11.10(g)): someone who cannot
-    even see the order (404) must not verify its collection."""
+    """Another person's password never travels in my request (issue 13, finding 5): a
+    co-signer there is refused alike whoever it is, and the answer names no one
+    (finding 10); co-signers sign in their own session (tests/api/test_cosignatures.py)."""
     earliest = (world.ctx.today() + timedelta(days=4)).isoformat()
     patient = {
         "given_name": "Cosmo",
@@ -840,12 +850,8 @@ def test_a_cosigner_must_be_allowed_to_act_on_the_order(
         },
     )
     state = world.get(COORDINATOR, f"/orders/{oid}").json()["state"]
-    if accepted:
-        assert signed.status_code == 201, signed.text
-        assert state == "apheresis_collected"
-    else:
-        assert signed.status_code in (403, 404), (
-            f"{cosigner} co-signed dana-farber's collection: {signed.status_code} "
-            f"{signed.text[:300]}"
-        )
-        assert state == "booked"
+    assert signed.status_code == 422, signed.text
+    problem = signed.json()
+    assert problem["field"] == "signatures.1" and "own session" in problem["detail"]
+    assert USERS[cosigner][3] not in signed.text and cosigner not in problem["detail"]
+    assert state == "booked"

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartnet import __version__
-from cartnet.api import accounts, network, orders
+from cartnet.api import accounts, cosignatures, network, orders
 from cartnet.api.problems import (
     PROBLEM_TYPE,
     UNAVAILABLE,
@@ -64,7 +64,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
-    for module in (accounts, orders, network):
+    for module in (accounts, orders, cosignatures, network):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/healthz", tags=["health"], responses=UNAVAILABLE)

@@ -192,10 +192,21 @@ class Reschedule(Request):
 
 
 class SignatureInput(Request):
-    """One person's e-signature: they re-enter their password (21 CFR 11.200)."""
+    """The caller's own e-signature: they re-enter their password (21 CFR 11.200).
+
+    Only one: co-signers sign in their own session (:class:`CosignInput`).
+    """
 
     username: Name
     password: Password
+
+
+class CosignInput(Request):
+    """A co-signature in the co-signer's own session: password re-entry and the meaning
+    they declare, which must be the step's (21 CFR 11.50, 11.200)."""
+
+    password: Password
+    meaning: SignatureMeaning
 
 
 class SignatureView(Response):
@@ -277,10 +288,49 @@ class CustodyView(Response):
     refusal_reason: str | None
 
 
+class CosignatureView(Response):
+    """A signed step awaiting co-signature: what it is, who signed, until when."""
+
+    id: str
+    order_id: str
+    coi: str
+    event: OrderEvent
+    meaning: SignatureMeaning
+    required: int
+    """Independent signatures the step needs."""
+    requested_by: str
+    """Printed name of the first signer."""
+    signed_by: list[str]
+    """The manifestation of each signature so far (21 CFR 11.50)."""
+    step_id: str
+    record_hash: str
+    """SHA-256 of the step record every signature binds."""
+    details: dict[str, str | int | float | bool | None]
+    """The step as it will be taken: custody details or the reason."""
+    created_at: datetime
+    expires_at: datetime
+    state: Literal["pending", "completed", "withdrawn", "expired"]
+
+
 class StepResult(Response):
     order: OrderView
     step: StepView | None
     custody: CustodyView | None
+    pending: CosignatureView | None = None
+    """Set (with ``step`` and ``custody`` null) when the step awaits co-signature."""
+
+
+class CosignatureList(Response):
+    awaiting_you: list[CosignatureView]
+    """Steps you may co-sign: your role and tenant, not signed by you yet."""
+    yours: list[CosignatureView]
+    """Steps you signed first that still await co-signature (you may withdraw them)."""
+
+
+class CosignResult(Response):
+    request: CosignatureView
+    result: StepResult | None
+    """The step taken, when yours was the last signature it needed."""
 
 
 class NewQcResult(Request):

@@ -60,8 +60,13 @@ class ServiceSettings(BaseModel):
     """Key of the HMAC that seals e-signatures."""
     token_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
     max_upload_bytes: Annotated[int, Field(ge=1024)] = 2_000_000
-    signature_rules: Mapping[str, Mapping[str, int]] = {}
-    """Independent signatures per step and country, e.g. ``{"release": {"DE": 2}}``."""
+    signature_rules: Mapping[str, Mapping[str, int | Mapping[str, object]]] = {}
+    """Who signs each step, per country: a count (``{"release": {"DE": 2}}``) or
+    ``{count, roles, other_tenants}`` naming the roles a co-signer may hold and whether
+    they may work for another tenant; unset: one signature; co-signers (when a count
+    asks for them) hold a role that may take the step and work where it happens."""
+    cosignature_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 4.0
+    """A step awaiting co-signature is refused this long after its first signature."""
     product_codes: Mapping[str, str] = {}
     """ISBT 128 product code (8 characters) per product id, for the Single European Code."""
     default_product_code: str = "S9999V00"
@@ -106,8 +111,8 @@ class ServiceSettings(BaseModel):
     @field_validator("signature_rules")
     @classmethod
     def _signature_rules(
-        cls, value: Mapping[str, Mapping[str, int]]
-    ) -> Mapping[str, Mapping[str, int]]:
+        cls, value: Mapping[str, Mapping[str, int | Mapping[str, object]]]
+    ) -> Mapping[str, Mapping[str, int | Mapping[str, object]]]:
         signed = sorted({t.event.value for t in TRANSITIONS if t.needs_signature})
         for step in value:
             if step not in signed:
@@ -158,6 +163,10 @@ class ServiceSettings(BaseModel):
     @property
     def session_lifetime(self) -> timedelta:
         return timedelta(hours=self.session_hours)
+
+    @property
+    def cosignature_lifetime(self) -> timedelta:
+        return timedelta(hours=self.cosignature_hours)
 
     @property
     def signature_policy(self) -> SignaturePolicy:

@@ -450,3 +450,39 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CosignatureRequestRow(Base):
+    """A signed step awaiting co-signature: the step is not taken until all have signed.
+
+    The first signer's request fixes the step (its id, time and record hash) and keeps
+    what is needed to take it later (``payload``: the request without signatures); each
+    co-signer adds a sealed signature in their own session. ``state``: ``pending``, then
+    ``completed`` (the step was taken), ``withdrawn`` (by the first signer) or
+    ``expired`` (refused after ``expires_at``).
+    """
+
+    __tablename__ = "cosignature_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    step_id: Mapped[str] = mapped_column(String(64), unique=True)
+    step_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    from_state: Mapped[str] = mapped_column(String(32))
+    record_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    meaning: Mapped[str] = mapped_column(String(32))
+    required: Mapped[int] = mapped_column(Integer)
+    tenant: Mapped[str] = mapped_column(String(8))
+    requested_by: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    signatures: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

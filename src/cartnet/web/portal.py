@@ -51,12 +51,14 @@ def page_routers() -> list[APIRouter]:
         orders,
         planner,
         quality,
+        signatures,
         signin,
         site,
     )
 
     modules = (
-        signin, coordinator, center, orders, custody, events, site, quality, logistics, planner,
+        signin, coordinator, center, orders, custody, events, signatures, site, quality,
+        logistics, planner,
     )  # fmt: skip
     return [module.router for module in modules]
 

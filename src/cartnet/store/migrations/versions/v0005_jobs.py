@@ -1,7 +1,7 @@
 """Background jobs of the planner workspace.
 
-Revision ID: 0008
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-04
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from cartnet.store.tables import UTCDateTime
 
-revision = "0008"
-down_revision: str | None = "0003"
+revision = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | None = None
 depends_on: str | None = None
 
