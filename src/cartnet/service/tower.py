@@ -9,15 +9,15 @@ read the tower too when the settings allow it (``tower_qa_read``); they still ac
 on their own site's exceptions, through :func:`cartnet.service.quality.close_exception`.
 
 Everything here is read from the database at the moment of asking; the rules that make
-an order "at risk" are pure functions of one order (:func:`risks_of`) with their
+an order "at risk" are pure functions of one order (:mod:`cartnet.service.tower_risks`) with their
 thresholds in the settings, so they can be tested and explained one by one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from statistics import median
 
@@ -26,13 +26,22 @@ from sqlalchemy.orm import Session
 
 from cartnet.ledger.lifecycle import OrderState
 from cartnet.ledger.roles import Role
-from cartnet.network.entities import StartingMaterial
-from cartnet.network.model import Network
 from cartnet.service.access import Principal
 from cartnet.service.context import ServiceContext
 from cartnet.service.errors import Forbidden, Invalid
 from cartnet.service.orders import RELEASE_EVENTS
 from cartnet.service.settings import ServiceSettings
+from cartnet.service.tower_risks import (
+    BEFORE_START,
+    RELEASED_STATES,
+    SHIPPING,
+    AtRisk,
+    OpenOrder,
+    Risk,
+    age_days,
+    expected_arrival,
+    risks_of,
+)
 from cartnet.store.tables import (
     CollectionRow,
     OrderExceptionRow,
@@ -45,58 +54,6 @@ TOWER_ROLES = frozenset({Role.PLANNER, Role.LOGISTICS})
 """Who always sees the control tower; QA too when ``tower_qa_read`` is set."""
 OPEN_STATES: tuple[OrderState, ...] = tuple(s for s in OrderState if not s.is_terminal)
 MAX_PAGE = 200
-
-_PROGRESS: dict[OrderState, int] = {
-    OrderState.ENROLLED: 0,
-    OrderState.BOOKED: 1,
-    OrderState.APHERESIS_COLLECTED: 2,
-    OrderState.SHIPPED_TO_SITE: 3,
-    OrderState.RECEIVED_AT_SITE: 4,
-    OrderState.IN_MANUFACTURING: 5,
-    OrderState.IN_QC: 6,
-    OrderState.OUT_OF_SPECIFICATION: 6,
-    OrderState.RELEASED: 7,
-    OrderState.SHIPPED_TO_CENTER: 8,
-    OrderState.DELIVERED: 9,
-    OrderState.INFUSED: 10,
-}
-"""How far along the chain a state is, to tell whether a planned milestone was reached."""
-_MILESTONES: tuple[tuple[str, str, int], ...] = (
-    ("apheresis", "apheresis", 2),
-    ("start", "manufacturing start", 5),
-    ("release", "QA release", 7),
-    ("delivery", "delivery", 9),
-    ("infusion", "infusion", 10),
-)
-"""(plan field, name, progress that reaches it) of each planned date of a chain."""
-SHIPPING = {OrderState.SHIPPED_TO_SITE: "to_site", OrderState.SHIPPED_TO_CENTER: "to_center"}
-_BEFORE_START = frozenset(
-    {OrderState.APHERESIS_COLLECTED, OrderState.SHIPPED_TO_SITE, OrderState.RECEIVED_AT_SITE}
-)
-_RELEASED = frozenset({OrderState.RELEASED, OrderState.SHIPPED_TO_CENTER, OrderState.DELIVERED})
-
-
-class Risk(StrEnum):
-    """Why an open order is at risk, and the role that can do something about it."""
-
-    WAITING_FOR_SLOT = "waiting_for_slot"
-    LATE_AGAINST_PLAN = "late_against_plan"
-    SHIPMENT_OVERDUE = "shipment_overdue"
-    STABILITY = "stability_window"
-    EXPIRY = "near_expiry"
-
-    @property
-    def actor(self) -> Role:
-        return _RISK_ACTORS[self]
-
-
-_RISK_ACTORS = {
-    Risk.WAITING_FOR_SLOT: Role.PLANNER,
-    Risk.LATE_AGAINST_PLAN: Role.PLANNER,
-    Risk.SHIPMENT_OVERDUE: Role.LOGISTICS,
-    Risk.STABILITY: Role.LOGISTICS,
-    Risk.EXPIRY: Role.PLANNER,
-}
 
 
 class Trouble(StrEnum):
@@ -113,42 +70,6 @@ STORED_KINDS = {
     "temperature_excursion": Trouble.TEMPERATURE_EXCURSION,
 }
 """Exceptions stored on orders (QA closes them) and their kind in the queue."""
-
-
-@dataclass(frozen=True, slots=True)
-class OpenOrder:
-    """What the tower knows of one open order (never the patient's identity)."""
-
-    id: str
-    coi: str
-    center: str
-    market: str
-    product: str
-    state: OrderState
-    site: str | None
-    since: datetime
-    """When the order entered its present state."""
-    created_at: datetime
-    plan: dict[str, date] = field(default_factory=dict)
-    """Planned dates by milestone (``apheresis``, ``start``, ...), when booked."""
-    collected_at: datetime | None = None
-    released_at: datetime | None = None
-    courier: str | None = None
-    tracking: str | None = None
-    """Of the latest shipment in the direction the order travels now."""
-
-
-@dataclass(frozen=True, slots=True)
-class RiskNote:
-    risk: Risk
-    detail: str
-    since: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AtRisk:
-    order: OpenOrder
-    notes: list[RiskNote]
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +150,7 @@ def _open_orders(session: Session) -> list[OpenOrder]:
         session.execute(
             select(CollectionRow.order_id, func.max(CollectionRow.collected_at))
             .join(OrderRow, OrderRow.id == CollectionRow.order_id)
-            .where(OrderRow.state.in_([s.value for s in _BEFORE_START]))
+            .where(OrderRow.state.in_([s.value for s in BEFORE_START]))
             .group_by(CollectionRow.order_id)
         ).all()
     )
@@ -238,7 +159,7 @@ def _open_orders(session: Session) -> list[OpenOrder]:
             select(OrderStepRow.order_id, func.max(OrderStepRow.at))
             .join(OrderRow, OrderRow.id == OrderStepRow.order_id)
             .where(
-                OrderRow.state.in_([s.value for s in _RELEASED]),
+                OrderRow.state.in_([s.value for s in RELEASED_STATES]),
                 OrderStepRow.event.in_(RELEASE_EVENTS),
             )
             .group_by(OrderStepRow.order_id)
@@ -295,15 +216,11 @@ def open_orders(ctx: ServiceContext, principal: Principal) -> list[OpenOrder]:
         return _open_orders(session)
 
 
-def _days(delta: timedelta) -> float:
-    return round(delta.total_seconds() / 86400, 1)
-
-
 def stages(orders: Iterable[OpenOrder], now: datetime) -> list[StageCount]:
     """Open orders by state, in lifecycle order, with the median and oldest age in it."""
     ages: dict[OrderState, list[float]] = {s: [] for s in OPEN_STATES}
     for o in orders:
-        ages[o.state].append(_days(now - o.since))
+        ages[o.state].append(age_days(now - o.since))
     return [
         StageCount(s, len(a), round(median(a), 1) if a else 0.0, max(a, default=0.0))
         for s, a in ages.items()
@@ -311,95 +228,6 @@ def stages(orders: Iterable[OpenOrder], now: datetime) -> list[StageCount]:
 
 
 # --- at risk ----------------------------------------------------------------------------
-
-
-def expected_arrival(network: Network, order: OpenOrder) -> datetime | None:
-    """When a shipment in transit should arrive: handover plus the lane's mean transit."""
-    direction = SHIPPING.get(order.state)
-    if direction is None or order.site is None:
-        return None
-    origin, destination = (
-        (order.center, order.site) if direction == "to_site" else (order.site, order.center)
-    )
-    return order.since + timedelta(days=network.lane(origin, destination).mean_days)
-
-
-def risks_of(
-    order: OpenOrder, network: Network, settings: ServiceSettings, now: datetime
-) -> list[RiskNote]:
-    """Why ``order`` is at risk now (empty: it is not), by the thresholds in ``settings``."""
-    notes: list[RiskNote] = []
-    today = now.date()
-    if order.state is OrderState.ENROLLED:
-        waited = now - order.since
-        if waited > timedelta(days=settings.tower_slot_wait_days):
-            notes.append(
-                RiskNote(
-                    Risk.WAITING_FOR_SLOT,
-                    f"waiting {_days(waited):g} days for a manufacturing slot "
-                    f"(threshold {settings.tower_slot_wait_days} days)",
-                    order.since,
-                )
-            )
-    progress = _PROGRESS.get(order.state, 0)
-    for key, name, reached in _MILESTONES:
-        planned = order.plan.get(key)
-        if planned is None or progress >= reached:
-            continue
-        behind = (today - planned).days
-        if behind >= max(settings.tower_late_days, 1):
-            notes.append(
-                RiskNote(
-                    Risk.LATE_AGAINST_PLAN,
-                    f"{name} was planned for {planned.isoformat()}, {behind} day(s) ago; "
-                    f"the order is {order.state.value.replace('_', ' ')}",
-                    datetime.combine(planned, datetime.min.time(), tzinfo=now.tzinfo),
-                )
-            )
-            break
-    arrival = expected_arrival(network, order)
-    if arrival is not None:
-        overdue = now - arrival
-        if overdue > timedelta(hours=settings.tower_shipment_grace_hours):
-            courier = order.courier or "no shipment recorded"
-            notes.append(
-                RiskNote(
-                    Risk.SHIPMENT_OVERDUE,
-                    f"expected {arrival:%Y-%m-%d %H:%M} UTC ({courier}), "
-                    f"{overdue.total_seconds() / 3600:.0f} h overdue",
-                    arrival,
-                )
-            )
-    product = network.product(order.product)
-    if (
-        order.state in _BEFORE_START
-        and product.starting_material is StartingMaterial.FRESH
-        and product.stability_hours is not None
-        and order.collected_at is not None
-    ):
-        ends = order.collected_at + timedelta(hours=product.stability_hours)
-        if now >= ends - timedelta(hours=settings.tower_stability_warning_hours):
-            left = (ends - now).total_seconds() / 3600
-            said = f"ends in {left:.0f} h" if left > 0 else f"ended {-left:.0f} h ago"
-            notes.append(
-                RiskNote(
-                    Risk.STABILITY,
-                    f"fresh starting material collected {order.collected_at:%Y-%m-%d %H:%M} "
-                    f"UTC: its {product.stability_hours:g} h stability window {said}",
-                    ends,
-                )
-            )
-    if order.state in _RELEASED and order.released_at is not None:
-        expiry = order.released_at.date() + timedelta(days=settings.shelf_life_days)
-        if (expiry - today).days <= settings.tower_expiry_warning_days:
-            notes.append(
-                RiskNote(
-                    Risk.EXPIRY,
-                    f"the product expires on {expiry.isoformat()} and is not yet infused",
-                    datetime.combine(expiry, datetime.min.time(), tzinfo=now.tzinfo),
-                )
-            )
-    return notes
 
 
 def _at_risk(ctx: ServiceContext, orders: Iterable[OpenOrder]) -> list[AtRisk]:
@@ -425,6 +253,7 @@ def at_risk(
     *,
     risk: Risk | None = None,
     site: str | None = None,
+    actor: Role | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[AtRisk], int]:
@@ -438,6 +267,7 @@ def at_risk(
         for r in _at_risk(ctx, orders)
         if (site is None or r.order.site == site)
         and (risk is None or any(n.risk is risk for n in r.notes))
+        and (actor is None or any(n.risk.actor is actor for n in r.notes))
     ]
     return found[offset : offset + limit], len(found)
 
@@ -551,11 +381,37 @@ def attention(ctx: ServiceContext, principal: Principal) -> Attention | None:
     """
     if not may_open(ctx.settings, principal):
         return None
+    return overview(ctx, principal).attention
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The tower's front page from one read: open orders, stages, risks and exceptions."""
+
+    now: datetime
+    orders: list[OpenOrder]
+    stages: list[StageCount]
+    at_risk: list[AtRisk]
+    exceptions: list[NetworkException]
+    attention: Attention
+
+
+def overview(ctx: ServiceContext, principal: Principal) -> Overview:
+    """Everything the tower's front page shows, read at one moment."""
+    require_tower(ctx, principal)
+    now = ctx.now()
     with ctx.reading() as session:
         orders = _open_orders(session)
-        exceptions = [e for e in _exceptions(ctx, session, principal, orders) if _mine(principal, e)]
-    risky = [
-        r for r in _at_risk(ctx, orders) if any(n.risk.actor is principal.role for n in r.notes)
-    ]
-    ids = {e.order_id for e in exceptions} | {r.order.id for r in risky}
-    return Attention(orders=len(ids), exceptions=len(exceptions), at_risk=len(risky))
+        exceptions = _exceptions(ctx, session, principal, orders)
+    risky = _at_risk(ctx, orders)
+    mine = [e for e in exceptions if _mine(principal, e)]
+    my_risks = [r for r in risky if any(n.risk.actor is principal.role for n in r.notes)]
+    ids = {e.order_id for e in mine} | {r.order.id for r in my_risks}
+    return Overview(
+        now=now,
+        orders=orders,
+        stages=stages(orders, now),
+        at_risk=risky,
+        exceptions=exceptions,
+        attention=Attention(orders=len(ids), exceptions=len(mine), at_risk=len(my_risks)),
+    )

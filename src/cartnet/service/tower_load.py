@@ -97,9 +97,13 @@ def network_load(
         cal = ctx.slots.snapshot(session, today, until=today + timedelta(days=days - 1))
     starts = [today + timedelta(days=7 * w) for w in range(weeks)]
 
-    def row(kind: SlotKind, resource: str, name: str, booked: np.ndarray, cap: np.ndarray) -> LoadRow:
+    def row(
+        kind: SlotKind, resource: str, name: str, booked: np.ndarray, cap: np.ndarray
+    ) -> LoadRow:
         b, c = _weekly(booked[:days], weeks), _weekly(cap[:days], weeks)
-        return LoadRow(kind, resource, name, [Week(s, x, y) for s, x, y in zip(starts, b, c, strict=True)])
+        return LoadRow(
+            kind, resource, name, [Week(s, x, y) for s, x, y in zip(starts, b, c, strict=True)]
+        )
 
     rows: list[LoadRow] = []
     for site in ctx.network.sites:

@@ -52,9 +52,21 @@ def page_routers() -> list[APIRouter]:
         quality,
         signin,
         site,
+        tower,
     )
 
-    modules = (signin, coordinator, center, orders, custody, events, site, quality, logistics)
+    modules = (
+        signin,
+        coordinator,
+        center,
+        orders,
+        custody,
+        events,
+        site,
+        quality,
+        logistics,
+        tower,
+    )
     return [module.router for module in modules]
 
 
