@@ -111,7 +111,9 @@ def test_the_planner_sees_the_network_and_every_open_exception(
     expect(page.locator("#bell")).to_have_attribute("hx-trigger", "every 30s")
     expect(page.get_by_role("table", name=re.compile("Days in the present state"))).to_be_visible()
     web.shot("tower-home")
-    page.get_by_role("navigation", name="Control tower").get_by_role("link", name="Exceptions").click()
+    page.get_by_role("navigation", name="Control tower").get_by_role(
+        "link", name="Exceptions"
+    ).click()
     expect(page).to_have_url(re.compile(r"/tower/exceptions$"))
     expect(page.locator("p.count")).to_contain_text("3 open exception(s)")
     table = page.locator("table.exceptions")

@@ -167,7 +167,9 @@ def test_qa_reads_the_tower_when_allowed_and_closes_with_a_reason(qa_portal: Por
     # without a reason: refused next to the field, still open
     refused = portal.post("qa", action, {"reason_code": "other", "reason_text": "", "next": back})
     assert refused.status_code == 422
-    assert quality.order_exceptions(portal.ctx, portal.principal("qa"), order.id)[0].closed_at is None
+    assert (
+        quality.order_exceptions(portal.ctx, portal.principal("qa"), order.id)[0].closed_at is None
+    )
     done = portal.post(
         "qa",
         action,
@@ -245,7 +247,7 @@ def test_the_heat_map_shows_booked_starts_against_capacity(portal: Portal) -> No
     assert week.booked == 1 and week.capacity > 0
     assert {r.resource for r in load.of(SlotKind.APHERESIS)} == {booked.center}
     page = portal.as_user("logistics").get("/tower/capacity").text
-    cells = page.split(f"<th scope=\"row\">{portal.ctx.network.site(booked.plan.site).name}</th>")
+    cells = page.split(f'<th scope="row">{portal.ctx.network.site(booked.plan.site).name}</th>')
     assert f">1/{week.capacity}</td>" in cells[1].split("</tr>")[0]
     assert 'class="num heat-0"' in page
     assert "style=" not in page

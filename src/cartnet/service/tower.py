@@ -166,13 +166,13 @@ def _open_orders(session: Session) -> list[OpenOrder]:
         ).all()
     )
     shipped: dict[tuple[str, str], ShipmentRow] = {}
-    for shipment in session.scalars(
+    for sent in session.scalars(
         select(ShipmentRow)
         .join(OrderRow, OrderRow.id == ShipmentRow.order_id)
         .where(OrderRow.state.in_([s.value for s in SHIPPING]))
         .order_by(ShipmentRow.created_at)
     ):
-        shipped[(shipment.order_id, shipment.direction)] = shipment
+        shipped[(sent.order_id, sent.direction)] = sent
     found = []
     for row in rows:
         state = OrderState(row.state)

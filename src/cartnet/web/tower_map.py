@@ -20,8 +20,8 @@ from functools import cache
 from cartnet.ledger.lifecycle import OrderState
 from cartnet.network.model import Network
 from cartnet.report.world import ATTRIBUTION, country_rings
-from cartnet.service.tower import OpenOrder, expected_arrival
 from cartnet.service.tower_load import NetworkLoad
+from cartnet.service.tower_risks import OpenOrder, expected_arrival
 
 WIDTH = 960
 NORTH, SOUTH = 85.0, -60.0
