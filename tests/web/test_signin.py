@@ -20,7 +20,7 @@ from cartnet.web.page import SESSION_COOKIE
 def test_each_role_lands_on_its_home_page(portal: Portal) -> None:
     """After login every role is sent to its own page, which names the user."""
     homes = {"coordinator": "/center", "operator": "/site", "qa": "/qa", "logistics": "/logistics",
-             "planner": "/orders", "admin": "/users"}  # fmt: skip
+             "planner": "/tower", "admin": "/users"}  # fmt: skip
     for user, home in homes.items():
         client = portal.as_user(user)
         response = client.get("/", follow_redirects=False)

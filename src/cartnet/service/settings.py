@@ -87,6 +87,19 @@ class ServiceSettings(BaseModel):
     """Processes for a job's twin replications; ``None``: one per core."""
     scheduler: str | None = None
     """A Dask scheduler (``tcp://host:8786``) to run the jobs' replications on instead."""
+    tower_qa_read: bool = False
+    """Let QA users open the control tower (the whole network, read-only: they still act
+    only on their own site's exceptions). Off: planners and logistics only."""
+    tower_slot_wait_days: Annotated[int, Field(ge=0, le=365)] = 7
+    """An enrolled order waiting longer than this for a manufacturing slot is at risk."""
+    tower_late_days: Annotated[int, Field(ge=0, le=60)] = 1
+    """An order this many days behind a planned date of its chain is late against plan."""
+    tower_shipment_grace_hours: Annotated[float, Field(ge=0, le=24 * 14)] = 12.0
+    """A shipment is overdue this long after its lane's mean transit time has passed."""
+    tower_stability_warning_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 12.0
+    """Fresh starting material this close to the end of its stability window is at risk."""
+    tower_expiry_warning_days: Annotated[int, Field(ge=0, le=365)] = 14
+    """A released product this close to its expiry, not yet infused, is at risk."""
 
     @field_validator("fin")
     @classmethod

@@ -54,11 +54,12 @@ def page_routers() -> list[APIRouter]:
         signatures,
         signin,
         site,
+        tower,
     )
 
     modules = (
         signin, coordinator, center, orders, custody, events, signatures, site, quality,
-        logistics, planner,
+        logistics, planner, tower,
     )  # fmt: skip
     return [module.router for module in modules]
 

@@ -36,7 +36,7 @@ HOME: dict[Role, str] = {
     Role.SITE_OPERATOR: "/site",
     Role.QA: "/qa",
     Role.LOGISTICS: "/logistics",
-    Role.PLANNER: "/orders",
+    Role.PLANNER: "/tower",
     Role.ADMIN: "/users",
 }
 """Where each role lands after login."""
