@@ -39,6 +39,12 @@ def principal(
 Caller = Annotated[Principal, Depends(principal)]
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the server saw it (behind a proxy: as uvicorn's
+    ``--forwarded-allow-ips`` lets it read ``X-Forwarded-For``); throttles count by it."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def raw_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:

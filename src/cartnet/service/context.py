@@ -49,6 +49,12 @@ PENDING_AUDIT = "cartnet_pending_audit"
 """Key in ``Session.info`` of the audit entries a transaction will write at commit."""
 
 
+AFTERWARDS = "cartnet_afterwards"
+"""Key in ``Session.info`` of work to do in a new transaction once this one has ended,
+committed or not: a failed signature password is audited even though the step that
+asked for it is rolled back."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -142,10 +148,16 @@ class ServiceContext:
         polling for the database's write lock (SQLite's busy handler sleeps up to 100 ms
         between tries, so some writers would wait seconds while later ones get in).
         """
-        with self._writer, self.sessions() as session, session.begin():
-            yield session
-            for entry in session.info.pop(PENDING_AUDIT, []):
-                self.audit.append(session, **entry, clock=self.now)
+        afterwards: list[Callable[[], None]] = []
+        try:
+            with self._writer, self.sessions() as session, session.begin():
+                session.info[AFTERWARDS] = afterwards
+                yield session
+                for entry in session.info.pop(PENDING_AUDIT, []):
+                    self.audit.append(session, **entry, clock=self.now)
+        finally:
+            for job in afterwards:
+                job()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

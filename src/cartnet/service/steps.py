@@ -183,7 +183,7 @@ def _signatures(
     names = [item.username for item in given]
     if len(set(names)) < len(names):
         raise Invalid("each person signs once; the same username appears twice", field="signatures")
-    check = DatabasePasswordCheck(session, ctx.now())
+    check = DatabasePasswordCheck(ctx, session)
     signed: list[ElectronicSignature] = []
     for i, item in enumerate(given):
         user = user_by_name(session, item.username)

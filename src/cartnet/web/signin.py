@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from cartnet.ledger.roles import Role
 from cartnet.service import accounts
-from cartnet.service.errors import ServiceError
+from cartnet.service.errors import ServiceError, TooManyRequests
 from cartnet.service.sessions import csrf_matches, end_session, start_session
 from cartnet.web.page import (
     CSRF_FIELD,
@@ -94,13 +94,17 @@ async def log_in(page: Anonymous) -> Response:
             k: "required" for k, v in (("username", username), ("password", password)) if not v
         }
         return _login_page(page, next_path, shown, errors, 422)
+    address = page.request.client.host if page.request.client is not None else "unknown"
     try:
-        started = await page.call(start_session, page.ctx, username, password)
+        started = await page.call(start_session, page.ctx, username, password, address)
     except ServiceError as err:
         errors = field_errors(err)
-        return _login_page(
+        response = _login_page(
             page, next_path, shown, {"_form": next(iter(errors.values()))}, err.status
         )
+        if isinstance(err, TooManyRequests):
+            response.headers["Retry-After"] = str(err.retry_after)
+        return response
     target = next_path or HOME[started.session.principal.role]
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
