@@ -37,8 +37,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         version=__version__,
         summary="Orchestration of autologous CAR-T therapies: orders, chain of identity "
         "and custody, audit trail",
-        description="Every endpoint but `/healthz` and `POST /api/v1/auth/tokens` needs a "
-        "bearer token. Errors are RFC 9457 problem details.",
+        description="Every endpoint but `/healthz`, `POST /api/v1/auth/tokens`, "
+        "`/auth/enrolment` and `/auth/password` needs a bearer token. Errors are RFC 9457 "
+        "problem details; 429 (with `Retry-After`) after too many failed logins.",
         docs_url=None,
         redoc_url=None,
     )

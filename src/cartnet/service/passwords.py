@@ -6,9 +6,8 @@ commonly used passwords, contains the user's own username or a part of their pri
 name, or has a control character (which the login form refuses too, so such a
 password could never be used).
 
-The list (``cartnet/data/common-passwords.txt.gz``) is the first 10,000 lines of the
-20,000 most common passwords compiled by Royce Williams from breach corpora, as Django
-ships it (``django/contrib/auth/common-passwords.txt.gz``, BSD licence;
+The list (``cartnet/data/common-passwords.txt.gz``) holds the 20,000 most common
+passwords compiled by Royce Williams from breach corpora, as Django ships it (``django/contrib/auth/common-passwords.txt.gz``, BSD licence;
 https://gist.github.com/roycewilliams/226886fd01572964e1431ac8afc999ce), lowercased.
 """
 
