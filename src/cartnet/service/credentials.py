@@ -199,6 +199,19 @@ def credential_problems(session: Session, signing_key: str | None) -> list[str]:
             row.seal is not None and hmac.compare_digest(row.seal, credential_seal(key, row))
         ):
             problems.append(f"{name}: its credential seal does not match (changed outside cartnet)")
+    for sequence, entity_id, when in session.execute(
+        select(AuditEntryRow.sequence, AuditEntryRow.entity_id, AuditEntryRow.timestamp)
+        .where(
+            AuditEntryRow.entity_type == "user",
+            AuditEntryRow.reason_text.contains("altered outside cartnet"),
+        )
+        .order_by(AuditEntryRow.sequence)
+    ):
+        problems.append(
+            f"user {names.get(entity_id, entity_id)} ({entity_id}): at {audit_value(when)} "
+            f"(audit entry {sequence}) a password was tried against credentials changed "
+            "outside cartnet"
+        )
     problems += _issued(session, TokenRow, "token", "bearer token", ("revoked_at",), names)
     problems += _issued(
         session, WebSessionRow, "web_session", "portal session", ("ended_at",), names

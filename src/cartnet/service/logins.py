@@ -34,6 +34,9 @@ log = logging.getLogger("cartnet.logins")
 SYSTEM = Principal("system", "system", "cartnet system", Role.ADMIN)
 """The actor of changes made from the command line, and of failed-login entries."""
 UNKNOWN_ADDRESS = "unknown"
+TAMPERED = "account record altered outside cartnet"
+"""In the reason of a failed login or signature whose account no longer matches its seal;
+``audit verify`` lists these, so a swap that was undone afterwards is still named."""
 
 
 def principal_of(user: UserRow) -> Principal:
@@ -121,7 +124,7 @@ def check_credentials(
         )
         raise Unauthorized("wrong username or password")
     if not account.sealed:
-        record_failure(ctx, account.id, username, address, "account record altered")
+        record_failure(ctx, account.id, username, address, f"login: {TAMPERED}")
         raise Unauthorized(
             f"the account {account.username!r} was changed outside cartnet and is refused; "
             "an administrator must check it (cartnet audit verify)"
@@ -286,7 +289,7 @@ class DatabasePasswordCheck:
             matches = password_matches(None if row is None else row.password_hash, password)
         ok = row is not None and row.active and matches and seal_intact(ctx, row)
         if not ok and row is not None:
-            why = "signature password" if not matches else "signature: account refused"
+            why = "signature password" if not matches else f"signature: {TAMPERED}"
             name = row.username
             self._session.info.setdefault(AFTERWARDS, []).append(
                 lambda: _quietly(record_failure, ctx, user_id, name, None, why)
