@@ -44,8 +44,8 @@ from cartnet.api import create_app
 from cartnet.ledger.roles import Role
 from cartnet.service import accounts, security
 from cartnet.service.context import ServiceContext
-from cartnet.service.schemas import NewUser
 from cartnet.service.credentials import token_key
+from cartnet.service.schemas import NewUser
 from cartnet.service.security import token_hash
 from cartnet.service.settings import ServiceSettings, new_key
 from cartnet.store import upgrade

@@ -7,8 +7,9 @@ name, or has a control character (which the login form refuses too, so such a
 password could never be used).
 
 The list (``cartnet/data/common-passwords.txt.gz``) holds the 20,000 most common
-passwords compiled by Royce Williams from breach corpora, as Django ships it (``django/contrib/auth/common-passwords.txt.gz``, BSD licence;
-https://gist.github.com/roycewilliams/226886fd01572964e1431ac8afc999ce), lowercased.
+passwords compiled by Royce Williams from breach corpora, lowercased, as Django ships
+it (``django/contrib/auth/common-passwords.txt.gz``, BSD licence; the source is
+https://gist.github.com/roycewilliams/226886fd01572964e1431ac8afc999ce).
 """
 
 from __future__ import annotations
