@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from cartnet.api.deps import IDENTIFIER, Caller, Context, client_address, raw_token
 from cartnet.api.problems import INVALID, READ, THROTTLED, UNAUTHORIZED, WRITE
@@ -19,6 +20,7 @@ from cartnet.service.schemas import (
     TokenIssued,
     UserView,
 )
+from cartnet.service.throttle import guard_of
 
 router = APIRouter()
 UserId = Annotated[str, Path(max_length=64, pattern=IDENTIFIER)]
@@ -32,13 +34,14 @@ Address = Annotated[str, Depends(client_address)]
     responses={**UNAUTHORIZED, **INVALID, **THROTTLED},
     tags=["auth"],
 )
-def log_in(ctx: Context, body: Login, address: Address) -> TokenIssued:
+async def log_in(ctx: Context, body: Login, address: Address) -> TokenIssued:
     """Exchange username (any case) and password for a bearer token (it expires).
 
     Failed logins slow down and then lock the account and the client address (429 with
     ``Retry-After``); so does a server busy checking as many passwords as it has cores.
     """
-    return accounts.login(ctx, body.username, body.password, address)
+    guard_of(ctx).admit(address, ctx.now())  # refused at once, before any thread or query
+    return await run_in_threadpool(accounts.login, ctx, body.username, body.password, address)
 
 
 @router.delete("/auth/tokens/current", status_code=204, responses=UNAUTHORIZED, tags=["auth"])

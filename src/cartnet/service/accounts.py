@@ -167,8 +167,7 @@ def create_user(ctx: ServiceContext, by: Principal, new: NewUser) -> Enrolment:
         )
     password_hash = None
     if new.password is not None:
-        with guard_of(ctx).slots.slot():
-            password_hash = hash_password(new.password)
+        password_hash = guard_of(ctx).slots.run(hash_password, new.password)
     now = ctx.now()
     row = UserRow(
         id=new_id("usr"),
@@ -232,8 +231,7 @@ def enrol(
         printed_name=printed_name,
         min_length=ctx.settings.password_min_length,
     )
-    with guard.slots.slot():
-        hashed = hash_password(password)
+    hashed = guard.slots.run(hash_password, password)
     with ctx.transaction() as session:
         row = session.get(UserRow, user_id, with_for_update=True)
         if row is None or row.enrolment_hash != key:
@@ -261,8 +259,7 @@ def change_password(
         min_length=ctx.settings.password_min_length,
         field="new_password",
     )
-    with guard_of(ctx).slots.slot():
-        hashed = hash_password(new)
+    hashed = guard_of(ctx).slots.run(hash_password, new)
     with ctx.transaction() as session:
         row = _row(session, principal.user_id)
         before = audited_values(row)

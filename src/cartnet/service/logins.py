@@ -116,8 +116,9 @@ def check_credentials(
     account = _account(ctx, username)
     if account is not None:
         refuse_while_locked(ctx, account.failed_logins, account.locked_until, now)
-    with guard.slots.slot():
-        matches = password_matches(None if account is None else account.password_hash, password)
+    matches = guard.slots.run(
+        password_matches, None if account is None else account.password_hash, password
+    )
     if account is None or not matches:
         record_failure(
             ctx, None if account is None else account.id, username, address, "wrong password"
@@ -285,8 +286,9 @@ class DatabasePasswordCheck:
         row = self._session.get(UserRow, user_id)
         if row is not None:
             refuse_while_locked(ctx, row.failed_logins, row.locked_until, now)
-        with guard_of(ctx).slots.slot():
-            matches = password_matches(None if row is None else row.password_hash, password)
+        matches = guard_of(ctx).slots.run(
+            password_matches, None if row is None else row.password_hash, password
+        )
         ok = row is not None and row.active and matches and seal_intact(ctx, row)
         if not ok and row is not None:
             why = "signature password" if not matches else f"signature: {TAMPERED}"
