@@ -212,7 +212,8 @@ def test_a_login_flood_leaves_health_and_writes_fast_and_memory_bounded(
     assert counts.get("401", 0) > 0, counts  # and checked what they could
     said = (
         f"p99 /healthz {_p99(health) * 1000:.0f} ms, write {_p99(writes) * 1000:.0f} ms over "
-        f"{len(health)} rounds (write without flood: max {max(quiet) * 1000:.0f} ms); flood answers {counts}; RSS {baseline >> 20} -> {peak >> 20} MiB"
+        f"{len(health)} rounds (write without flood: max {max(quiet) * 1000:.0f} ms); "
+        f"flood answers {counts}; RSS {baseline >> 20} -> {peak >> 20} MiB"
     )
     print(said)
     assert _p99(health) < BOUND, said

@@ -25,7 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -99,10 +99,8 @@ core busy with argon2 gives way to requests that answer at once."""
 
 
 def _yield_the_cpu() -> None:
-    try:
+    with suppress(AttributeError, OSError):  # not Linux, or not allowed: run as is
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
-    except (AttributeError, OSError):  # pragma: no cover - not Linux, or not allowed
-        pass
 
 
 BUSY = "the server is checking as many passwords as it can at once; try again in a second"
