@@ -17,8 +17,11 @@ from typer.testing import CliRunner
 
 from cartnet.api import create_app
 from cartnet.cli import app as cli
+from cartnet.ledger.roles import Role
+from cartnet.service import accounts
 from cartnet.service.context import ServiceContext
 from cartnet.service.credentials import credential_problems
+from cartnet.service.schemas import NewUser
 from cartnet.service.security import hash_password
 from cartnet.service.throttle import guard_of
 from cartnet.store.tables import AuditEntryRow, TokenRow, UserRow
@@ -279,3 +282,125 @@ def test_a_wrong_signature_password_is_audited_and_counts_toward_the_lockout(api
     assert user.failed_logins == 1
     assert entry is not None and entry.reason_text == "failed signature password"
     assert state(api, order["id"]) == "booked"
+
+
+def test_new_accounts_enrol_themselves_and_gxp_roles_need_a_second_administrator(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 6: the administrator never knows the password; a QA account made by one
+    administrator waits for another, who gets the enrolment token; printed names are
+    unique per tenant; usernames are unique whatever their case."""
+    accounts.create_user(
+        api.ctx,
+        accounts.SYSTEM,
+        NewUser(username="admin2", printed_name="Bo Admin", password=PASSWORD, role=Role.ADMIN),
+    )
+    api.tokens["admin2"] = log_in(api.client, "admin2", PASSWORD).json()["access_token"]
+    new = {
+        "username": "Qa2",
+        "printed_name": "Quincy Second",
+        "role": "qa",
+        "site": "morris-plains",
+    }
+    with_password = api.post("admin", "/users", {**new, "password": PASSWORD})
+    assert with_password.status_code == 422 and with_password.json()["field"] == "password"
+    made = api.post("admin", "/users", new)
+    assert made.status_code == 201, made.text
+    assert made.json()["enrolment_token"] is None and not made.json()["user"]["active"]
+    assert made.json()["user"]["pending"] == "create as qa at morris-plains"
+    user_id = made.json()["user"]["id"]
+    own = api.post("admin", f"/users/{user_id}/approval")
+    assert own.status_code == 403 and "second administrator" in own.json()["detail"]
+    approved = api.post("admin2", f"/users/{user_id}/approval")
+    assert approved.status_code == 200, approved.text
+    token = approved.json()["enrolment_token"]
+    assert approved.json()["enrolment_url"].endswith(token)
+    for password, message in [
+        ("quincy's long password", "name"),
+        ("qa2 is my long password", "username"),
+        ("tab\tin the password", "Invalid request"),
+        ("short one", "at least 15 characters"),
+    ]:
+        weak = api.post(None, "/auth/enrolment", {"token": token, "password": password})
+        assert weak.status_code == 422 and message in weak.text, weak.text
+    enrolled = api.post(
+        None, "/auth/enrolment", {"token": token, "password": "ochre lantern harbour"}
+    )
+    assert enrolled.status_code == 200 and enrolled.json()["enrolled"], enrolled.text
+    again = api.post(None, "/auth/enrolment", {"token": token, "password": "ochre lantern harbour"})
+    assert again.status_code == 401
+    assert log_in(api.client, "QA2", "ochre lantern harbour").status_code == 201
+    taken = api.post("admin", "/users", {**new, "username": "qa2"})
+    assert taken.status_code == 409 and taken.json()["field"] == "username"
+    twin = api.post(
+        "admin", "/users", {**new, "username": "quincy", "printed_name": "quincy  SECOND"}
+    )
+    assert twin.status_code == 409 and twin.json()["field"] == "printed_name"
+    elsewhere = {**new, "username": "quincy", "site": "les-ulis"}
+    assert api.post("admin", "/users", elsewhere).status_code == 201  # another site's Quincy
+    code, said = verify(api.ctx, monkeypatch)
+    assert code == 0, said
+
+
+def test_the_account_lifecycle_through_the_api(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 7: disable and re-enable, change role and tenant, force a reset, change
+    one's own password with the old one; each audited, verify clean."""
+    users = {u["username"]: u for u in api.get("admin", "/users").json()}
+    operator = users["operator"]["id"]
+    path = f"/users/{operator}"
+    disabled = api.client.patch(
+        "/api/v1" + path, json={"active": False, "reason": "on leave"}, headers=api.headers("admin")
+    )
+    assert disabled.status_code == 200 and not disabled.json()["active"]
+    assert api.get("operator", "/me").status_code == 401  # its token ended at once
+    assert log_in(api.client, "operator", PASSWORD).status_code == 401
+    self_change = api.client.patch(
+        f"/api/v1/users/{users['admin']['id']}",
+        json={"role": "qa", "site": "morris-plains", "reason": "x"},
+        headers=api.headers("admin"),
+    )
+    assert self_change.status_code == 403
+    enabled = api.client.patch(
+        "/api/v1" + path,
+        json={"active": True, "role": "planner", "site": None, "reason": "back, new job"},
+        headers=api.headers("admin"),
+    )
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["role"] == "planner" and enabled.json()["site"] is None
+    changed = api.post(
+        None,
+        "/auth/password",
+        {"username": "operator", "old_password": PASSWORD, "new_password": "saffron tram orbit"},
+    )
+    assert changed.status_code == 204, changed.text
+    assert log_in(api.client, "operator", PASSWORD).status_code == 401
+    assert log_in(api.client, "operator", "saffron tram orbit").status_code == 201
+    reset = api.post("admin", f"/users/{operator}/password-reset")
+    assert reset.status_code == 200 and reset.json()["enrolment_token"], reset.text
+    assert log_in(api.client, "operator", "saffron tram orbit").status_code == 401
+    code, said = verify(api.ctx, monkeypatch)
+    assert code == 0, said
+
+
+def test_passwords_expire_when_the_policy_says_so(migrated_url: str) -> None:
+    ctx = ServiceContext.open(settings_for(migrated_url, password_max_age_days=90), migrate=False)
+    try:
+        make_users(ctx)
+        clock = Clock()
+        clock.moment += timedelta(days=91)
+        ctx.clock = clock
+        with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+            expired = log_in(client, "qa", PASSWORD)
+            assert expired.status_code == 401 and expired.json()["code"] == "password-expired"
+            changed = client.post(
+                "/api/v1/auth/password",
+                json={
+                    "username": "qa",
+                    "old_password": PASSWORD,
+                    "new_password": "a fresh long one",
+                },
+            )
+            assert changed.status_code == 204, changed.text
+            assert log_in(client, "qa", "a fresh long one").status_code == 201
+    finally:
+        ctx.close()
