@@ -140,5 +140,5 @@ def revoke_tokens(ctx: Context, caller: Caller, user_id: UserId) -> Response:
 def _with_url(request: Request, enrolment: Enrolment) -> Enrolment:
     if enrolment.enrolment_token is None:
         return enrolment
-    url = str(request.base_url).rstrip("/") + "/enrol#" + enrolment.enrolment_token
+    url = str(request.base_url).rstrip("/") + "/enrol"  # the token is entered there, not sent
     return enrolment.model_copy(update={"enrolment_url": url})
