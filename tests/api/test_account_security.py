@@ -5,6 +5,7 @@ of duties and the account lifecycle."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -249,8 +250,21 @@ def test_a_login_past_the_hashing_slots_gets_429_at_once(
     throttled: tuple[TestClient, ServiceContext, Clock],
 ) -> None:
     client, ctx, _ = throttled
-    with guard_of(ctx).slots.slot():  # the only slot is busy hashing
+    taken, done = threading.Event(), threading.Event()
+
+    def hashing() -> None:  # another request holds the only slot
+        with guard_of(ctx).slots.slot():
+            taken.set()
+            done.wait(10)
+
+    other = threading.Thread(target=hashing)
+    other.start()
+    assert taken.wait(10)
+    try:
         busy = log_in(client, "qa", PASSWORD)
+    finally:
+        done.set()
+        other.join()
     assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
     assert busy.headers["content-type"].startswith("application/problem+json")
     assert log_in(client, "qa", PASSWORD).status_code == 201

@@ -40,8 +40,10 @@ async def log_in(ctx: Context, body: Login, address: Address) -> TokenIssued:
     Failed logins slow down and then lock the account and the client address (429 with
     ``Retry-After``); so does a server busy checking as many passwords as it has cores.
     """
-    guard_of(ctx).admit(address, ctx.now())  # refused at once, before any thread or query
-    return await run_in_threadpool(accounts.login, ctx, body.username, body.password, address)
+    guard = guard_of(ctx)
+    guard.addresses.check(address, ctx.now())
+    with guard.slots.slot():  # taken here: a refused login costs no thread and no query
+        return await run_in_threadpool(accounts.login, ctx, body.username, body.password, address)
 
 
 @router.delete("/auth/tokens/current", status_code=204, responses=UNAUTHORIZED, tags=["auth"])

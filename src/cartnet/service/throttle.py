@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -34,6 +35,7 @@ from cartnet.service.errors import TooManyRequests
 from cartnet.service.settings import ServiceSettings
 
 T = TypeVar("T")
+_HELD: ContextVar[bool] = ContextVar("cartnet_hashing_slot_held", default=False)
 ADDRESSES_KEPT = 10_000
 """Client addresses remembered per process; the least recently failed are forgotten."""
 
@@ -76,14 +78,20 @@ class HashingSlots:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold a slot; :class:`TooManyRequests` when all are busy."""
+        """Hold a slot; :class:`TooManyRequests` when all are busy. Within a slot already
+        held (the API takes it for the whole login) this takes no second one."""
+        if _HELD.get():
+            yield
+            return
         with self._lock:
             if self._free <= 0:
                 raise TooManyRequests(BUSY, retry_after=1)
             self._free -= 1
+        held = _HELD.set(True)
         try:
             yield
         finally:
+            _HELD.reset(held)
             with self._lock:
                 self._free += 1
 
@@ -157,13 +165,6 @@ class LoginGuard:
 
     slots: HashingSlots
     addresses: AddressThrottle
-
-    def admit(self, address: str, now: datetime) -> None:
-        """Refuse (429) at once what would be refused anyway: cheap, no thread, no database
-        (the API calls it on the event loop before handing a login to a thread)."""
-        self.addresses.check(address, now)
-        if self.slots.full():
-            raise TooManyRequests(BUSY, retry_after=1)
 
 
 _GUARD = "_cartnet_login_guard"
