@@ -44,6 +44,7 @@ from cartnet.api import create_app
 from cartnet.ledger.roles import Role
 from cartnet.service import accounts, security
 from cartnet.service.context import ServiceContext
+from cartnet.service.credentials import token_key
 from cartnet.service.schemas import NewUser
 from cartnet.service.security import token_hash
 from cartnet.service.settings import ServiceSettings, new_key
@@ -256,7 +257,7 @@ def world(
                 for name, (role, center, site, printed) in USERS.items()
             }
             with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
-                w = World(client, ctx, bystander=users["bystander"].id)
+                w = World(client, ctx, bystander=users["bystander"].user.id)
                 for name in ROLE_CALLERS:
                     w.tokens[name] = w.log_in(name)
                 _dead_tokens(w)
@@ -268,19 +269,19 @@ def world(
 
 def _dead_tokens(w: World) -> None:
     """The coordinator's tokens that no longer work: one expired, one revoked (logout)."""
-    real_clock = w.ctx.clock
-    lifetime = w.ctx.settings.token_lifetime
-    w.ctx.clock = lambda: real_clock() - lifetime - timedelta(hours=1)
-    try:
-        w.tokens[EXPIRED] = w.log_in(COORDINATOR)
-    finally:
-        w.ctx.clock = real_clock
+    w.tokens[EXPIRED] = w.log_in(COORDINATOR)
+    key = token_key(w.ctx)
+    with w.ctx.sessions() as session, session.begin():
+        # Expired by time passing (the audit trail's clock only moves forward).
+        token = session.get(TokenRow, token_hash(w.tokens[EXPIRED], key))
+        assert token is not None
+        token.expires_at = datetime.now(UTC) - timedelta(hours=1)
     w.tokens[REVOKED] = w.log_in(COORDINATOR)
     out = w.client.delete(V1 + "/auth/tokens/current", headers=w.headers(REVOKED))
     assert out.status_code == 204, out.text
     with w.ctx.sessions() as session:
-        expired = session.get(TokenRow, token_hash(w.tokens[EXPIRED]))
-        revoked = session.get(TokenRow, token_hash(w.tokens[REVOKED]))
+        expired = session.get(TokenRow, token_hash(w.tokens[EXPIRED], key))
+        revoked = session.get(TokenRow, token_hash(w.tokens[REVOKED], key))
         assert expired is not None and expired.revoked_at is None
         assert expired.expires_at < datetime.now(UTC)
         assert revoked is not None and revoked.revoked_at is not None
@@ -416,6 +417,15 @@ def _login_body(w: World, caller: str) -> Any:
     return {"username": COORDINATOR if caller in UNAUTHENTICATED else caller, "password": PASSWORD}
 
 
+def _enrolment_body(w: World, caller: str) -> Any:
+    made = accounts.create_user(
+        w.ctx,
+        accounts.SYSTEM,
+        NewUser(username=f"enrol-{caller}", printed_name=f"Enrol {caller}", role=Role.PLANNER),
+    )
+    return {"token": made.enrolment_token, "password": PASSWORD}
+
+
 def _scan(order: str, **extra: Any) -> Body:
     def body(w: World, caller: str) -> Any:
         return {
@@ -485,12 +495,41 @@ CASES: tuple[Case, ...] = (
         body=lambda w, c: {
             "username": "matrix-newcomer",
             "printed_name": "Nina Newcomer",
-            "password": PASSWORD,
             "role": "planner",
         },
     ),
     case("GET", "/users", frozenset({ADMIN}), "admin: accounts"),
     case("DELETE", "/users/{user_id}/tokens", frozenset({ADMIN}), "admin: accounts"),
+    case(
+        "PATCH",
+        "/users/{user_id}",
+        frozenset({ADMIN}),
+        "admin: accounts",
+        body=lambda w, c: {"printed_name": "Bea Bystander", "reason": "matrix"},
+    ),
+    case("POST", "/users/{user_id}/approval", frozenset({ADMIN}), "admin: second approval"),
+    case("POST", "/users/{user_id}/password-reset", frozenset({ADMIN}), "admin: accounts"),
+    case("DELETE", "/users/{user_id}/lockout", frozenset({ADMIN}), "admin: accounts"),
+    case(
+        "POST",
+        "/auth/enrolment",
+        EVERYONE,
+        "enrolling needs the one-time token, not a login",
+        public=True,
+        body=_enrolment_body,
+    ),
+    case(
+        "POST",
+        "/auth/password",
+        EVERYONE,
+        "changing one's password needs the old one, not a token",
+        public=True,
+        body=lambda w, c: {
+            "username": _login_body(w, c)["username"],
+            "old_password": PASSWORD,
+            "new_password": PASSWORD,
+        },
+    ),
     case(
         "POST",
         "/orders",

@@ -25,7 +25,7 @@ from cartnet.api.problems import (
     problem_response,
 )
 from cartnet.service.context import ServiceContext
-from cartnet.service.errors import ServiceError
+from cartnet.service.errors import ServiceError, TooManyRequests
 from cartnet.service.job_runner import JobRunner
 from cartnet.web import error_page, is_portal, mount_portal
 
@@ -58,8 +58,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         version=__version__,
         summary="Orchestration of autologous CAR-T therapies: orders, chain of identity "
         "and custody, audit trail",
-        description="Every endpoint but `/healthz` and `POST /api/v1/auth/tokens` needs a "
-        "bearer token. Errors are RFC 9457 problem details.",
+        description="Every endpoint but `/healthz`, `POST /api/v1/auth/tokens`, "
+        "`/auth/enrolment` and `/auth/password` needs a bearer token. Errors are RFC 9457 "
+        "problem details; 429 (with `Retry-After`) after too many failed logins.",
         docs_url=None,
         redoc_url=None,
     )
@@ -80,7 +81,10 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, err: ServiceError) -> Response:
         if is_portal(request):
-            return error_page(request, err.status, err.title, err.detail)
+            page = error_page(request, err.status, err.title, err.detail)
+            if isinstance(err, TooManyRequests):
+                page.headers["Retry-After"] = str(err.retry_after)
+            return page
         return problem_response(
             err.status,
             err.title,
@@ -88,7 +92,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             instance=request.url.path,
             code=err.code,
             field=err.field,
-            headers={"WWW-Authenticate": "Bearer"} if err.status == 401 else None,
+            headers=error_headers(err),
         )
 
     @app.exception_handler(RequestValidationError)
@@ -260,6 +264,13 @@ def _field_problem(error: dict[str, Any]) -> FieldProblem:
     else:
         name = ".".join(location) or "body"
     return FieldProblem(field=name, message=str(error.get("msg", "invalid")))
+
+
+def error_headers(err: ServiceError) -> dict[str, str] | None:
+    """``WWW-Authenticate`` on 401, ``Retry-After`` on 429."""
+    if isinstance(err, TooManyRequests):
+        return {"Retry-After": str(err.retry_after)}
+    return {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
 
 
 def _title(status: int) -> str:

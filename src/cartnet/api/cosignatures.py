@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from cartnet.api.deps import IDENTIFIER, Caller, Context
-from cartnet.api.problems import READ, WRITE
+from cartnet.api.problems import READ, SIGNED, WRITE
 from cartnet.service import cosign
 from cartnet.service.schemas import CosignatureList, CosignatureView, CosignInput, CosignResult
 
@@ -29,7 +29,7 @@ def list_cosignatures(ctx: Context, caller: Caller) -> CosignatureList:
     return cosign.cosignatures(ctx, caller)
 
 
-@router.post("/{request_id}/sign", response_model=CosignResult, responses=WRITE)
+@router.post("/{request_id}/sign", response_model=CosignResult, responses=SIGNED)
 def sign(ctx: Context, caller: Caller, request_id: RequestId, body: CosignInput) -> CosignResult:
     """Co-sign with your password and the step's meaning; the last signature takes the step.
 

@@ -187,7 +187,7 @@ def cosign(
     ``cosignature-expired``), a meaning other than the step's is refused (422).
     """
     with ctx.reading() as session:
-        reauth = DatabasePasswordCheck(session, ctx.now()).reauthenticate(
+        reauth = DatabasePasswordCheck(ctx, session).reauthenticate(
             principal.user_id, body.password
         )
     expired: datetime | None = None

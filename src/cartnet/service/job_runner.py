@@ -155,10 +155,14 @@ class JobRunner:
     def mark_interrupted(self) -> int:
         """Running jobs whose server went away end ``interrupted``; how many."""
         now = self.ctx.now()
+        stale = (JobRow.state == JobState.RUNNING.value, JobRow.heartbeat_at < now - STALE)
+        with self.ctx.reading() as session:  # most polls find none: no write lock for them
+            if session.scalar(select(JobRow.id).where(*stale).limit(1)) is None:
+                return 0
         with self.ctx.transaction() as session:
             done = session.execute(
                 update(JobRow)
-                .where(JobRow.state == JobState.RUNNING.value, JobRow.heartbeat_at < now - STALE)
+                .where(*stale)
                 .values(
                     state=JobState.INTERRUPTED.value,
                     finished_at=now,
@@ -168,6 +172,14 @@ class JobRunner:
             return int(getattr(done, "rowcount", 0) or 0)
 
     def _claim(self) -> tuple[str, JobKind, dict[str, Any]] | None:
+        with self.ctx.reading() as session:  # as above: write only when there is work
+            if (
+                session.scalar(
+                    select(JobRow.id).where(JobRow.state == JobState.QUEUED.value).limit(1)
+                )
+                is None
+            ):
+                return None
         with self.ctx.transaction() as session:
             queued = session.scalars(
                 select(JobRow.id)

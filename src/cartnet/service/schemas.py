@@ -32,7 +32,10 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[!-~]+$"),
 ]
 """An identifier: printable ASCII without spaces (usernames, site and center ids)."""
-Password = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=PRINTABLE)]
+Password = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")
+]
+"""No control characters at all: refused at login as when a password is set."""
 Scan = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 """What a scanner or keyboard produced, kept as given (only NUL is refused)."""
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
@@ -65,7 +68,9 @@ class TokenIssued(Response):
 class NewUser(Request):
     username: Name
     printed_name: Text
-    password: Annotated[str, StringConstraints(min_length=12, max_length=200)]
+    password: Password | None = None
+    """Only from the command line (bootstrap, demo); an administrator's new account gets
+    a one-time enrolment token and its person sets the password."""
     role: Role
     center: Name | None = None
     site: Name | None = None
@@ -79,6 +84,47 @@ class UserView(Response):
     center: str | None
     site: str | None
     active: bool
+    enrolled: bool = True
+    """Whether the person has set a password (enrolment done)."""
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    """Set while the account must wait after failed logins (a lockout past
+    ``login_lockout_after`` failures); an administrator can lift it."""
+    pending: str | None = None
+    """A change awaiting a second administrator's approval, in words."""
+
+
+class Enrolment(Response):
+    """A new account (or a reset one) and the one-time token its person enrols with."""
+
+    user: UserView
+    enrolment_token: str | None
+    """Give it to the person (not by the same channel as the username if possible);
+    ``None`` while a second administrator's approval is pending (the approver gets it)."""
+    enrolment_url: str | None = None
+    expires_at: datetime | None
+
+
+class EnrolRequest(Request):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[!-~]+$")]
+    password: Password
+
+
+class PasswordChange(Request):
+    username: Name
+    old_password: Password
+    new_password: Password
+
+
+class AccountChange(Request):
+    """What an administrator changes of an account; each change is audited with the reason."""
+
+    active: bool | None = None
+    role: Role | None = None
+    center: Name | None = None
+    site: Name | None = None
+    printed_name: Text | None = None
+    reason: Text
 
 
 # --- orders -----------------------------------------------------------------------------

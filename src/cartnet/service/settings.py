@@ -100,6 +100,34 @@ class ServiceSettings(BaseModel):
     """Fresh starting material this close to the end of its stability window is at risk."""
     tower_expiry_warning_days: Annotated[int, Field(ge=0, le=365)] = 14
     """A released product this close to its expiry, not yet infused, is at risk."""
+    # --- accounts: logins, throttling, password policy (docs/background/orchestration.md)
+    hashing_slots: Annotated[int, Field(ge=1, le=256)] | None = None
+    """Password hashes checked at once per process; ``None``: one per core. A login past
+    them is refused with 429 and ``Retry-After`` instead of queueing (argon2 needs
+    memory and a core for tens of milliseconds each)."""
+    login_backoff_after: Annotated[int, Field(ge=1)] = 3
+    """Failed logins of one account before each further try must wait (exponential)."""
+    login_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    """The first wait; it doubles with every further failure, up to the lockout."""
+    login_lockout_after: Annotated[int, Field(ge=1, le=100)] = 10
+    """Failed logins (or signature passwords) of one account that lock it
+    (NIST SP 800-63B allows at most 100)."""
+    login_lockout_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 15.0
+    """How long a lockout lasts unless an administrator lifts it sooner."""
+    address_backoff_after: Annotated[int, Field(ge=1)] = 10
+    """Failed logins from one client address before its tries must wait (exponential)."""
+    address_lockout_after: Annotated[int, Field(ge=1)] = 50
+    """Failed logins from one client address that lock it out for the lockout time."""
+    password_min_length: Annotated[int, Field(ge=8, le=64)] = 15
+    """NIST SP 800-63B-4 3.1.1.2: at least 15 characters for a password used alone."""
+    password_max_age_days: Annotated[float, Field(gt=0)] | None = None
+    """Expire passwords this many days after they were set; ``None``: never (NIST SP
+    800-63B advises against periodic changes; some sites' procedures require them)."""
+    enrolment_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 72.0
+    """How long a new account's (or a reset's) one-time enrolment token stays valid."""
+    role_grant_approval: bool = True
+    """Granting a GxP role (QA, site operator, center coordinator) needs a second
+    administrator's approval before the account can log in with it."""
 
     @field_validator("fin")
     @classmethod
@@ -180,6 +208,14 @@ class ServiceSettings(BaseModel):
     @property
     def cosignature_lifetime(self) -> timedelta:
         return timedelta(hours=self.cosignature_hours)
+
+    @property
+    def lockout(self) -> timedelta:
+        return timedelta(minutes=self.login_lockout_minutes)
+
+    @property
+    def enrolment_lifetime(self) -> timedelta:
+        return timedelta(hours=self.enrolment_hours)
 
     @property
     def signature_policy(self) -> SignaturePolicy:

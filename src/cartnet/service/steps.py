@@ -249,7 +249,7 @@ def own_signature(
         raise Invalid(COSIGN_IN_OWN_SESSION, field="signatures.1")
     if given[0].username != principal.username:
         raise Invalid("the signature must be your own", field="signatures.0.username")
-    check = DatabasePasswordCheck(session, ctx.now())
+    check = DatabasePasswordCheck(ctx, session)
     try:
         return sign(
             check.reauthenticate(principal.user_id, given[0].password),
