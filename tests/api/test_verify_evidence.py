@@ -235,7 +235,7 @@ def test_verify_help_documents_the_exit_statuses() -> None:
 
 
 def test_records_older_than_the_trail_coverage_are_notices_not_problems(api: Any) -> None:
-    """A database written before migration 0005: old rows are 'not checked', not tampered."""
+    """A database written before migration 0007: old rows are 'not checked', not tampered."""
     order = to_qc(api)
     with make_session_factory(api.ctx.engine)() as session, session.begin():
         now = api.ctx.now()
@@ -244,7 +244,7 @@ def test_records_older_than_the_trail_coverage_are_notices_not_problems(api: Any
                       recorded_by="usr_old")  # fmt: skip
         session.add(row)
         session.flush()
-        api.ctx.audit.append(  # what the code before 0005 wrote: no recorded_by/at, order_id
+        api.ctx.audit.append(  # what the code before 0007 wrote: no recorded_by/at, order_id
             session, SYSTEM.actor, AuditAction.CREATE,
             "qc_result", f"{order['id']}/qc/{row.id}",
             [(name, None, value) for name, value in (

@@ -56,7 +56,7 @@ def test_the_docs_list_what_is_not_evidence() -> None:
 
 
 def test_the_coverage_mark_is_the_head_when_migrated_and_zero_when_new(database_url: str) -> None:
-    """A database written before 0005 keeps where full coverage began; a new one starts at 0."""
+    """A database written before 0007 keeps where full coverage began; a new one starts at 0."""
     upgrade(database_url, "0003")
     engine = make_engine(database_url)
     try:

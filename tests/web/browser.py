@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import ConsoleMessage, Page, Response
+from playwright.sync_api import ConsoleMessage, Dialog, Page, Response
 from tests.api.conftest import PASSWORD, make_users
 
 from cartnet.service.context import ServiceContext
@@ -136,6 +136,12 @@ class Watched:
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda err: self.problems.append(f"page error: {err}"))
         self.page.on("response", self._response)
+        self.page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog: Dialog) -> None:
+        # a page of ours never opens a dialog: one means injected script ran
+        self.problems.append(f"dialog {dialog.type} on {self.page.url}: {dialog.message}")
+        dialog.dismiss()
 
     def _console(self, message: ConsoleMessage) -> None:
         # Chromium logs every 4xx answer as "Failed to load resource"; a refused form
@@ -144,7 +150,9 @@ class Watched:
         if message.text.startswith("Failed to load resource: the server responded"):
             return
         if message.type == "error" or "Content Security Policy" in message.text:
-            self.problems.append(f"console {message.type} on {self.page.url}: {message.text}")
+            where = message.location.get("url", "")
+            said = f"{message.text} ({where})"
+            self.problems.append(f"console {message.type} on {self.page.url}: {said}")
 
     def _response(self, response: Response) -> None:
         kind = response.request.resource_type
@@ -166,10 +174,10 @@ class Watched:
         self.page.get_by_role("button", name="Log out").click()
         self.page.wait_for_url("**/login")
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, *, full_page: bool = True) -> None:
         """A screenshot of the page as a test artifact (and for the README if asked)."""
         if self.shots is not None:
-            self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+            self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=full_page)
         if os.environ.get("CARTNET_UPDATE_SCREENSHOTS") and self.shots is not None:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(self.shots / f"{name}.png", SCREENSHOTS / f"{name}.png")

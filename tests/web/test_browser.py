@@ -19,7 +19,7 @@ ROLE_HOMES = {
     "operator": ("/site", "My site"),
     "qa": ("/qa", "Quality"),
     "logistics": ("/logistics", "Shipments"),
-    "planner": ("/orders", "Orders"),
+    "planner": ("/tower", "Control tower"),
     "admin": ("/users", "Users"),
 }
 
@@ -76,13 +76,12 @@ SIGN = "Your password (to sign)"
 
 
 def record_step(
-    web: Watched, order_id: str, step: str, scanned: str, *, signed: bool = True
+    web: Watched, order_id: str, step: str, scanned: str, *, reload: bool = True
 ) -> None:
     """Fill a custody page as at the bench and let the scanner's Enter submit it."""
-    page = web.open(f"/orders/{order_id}/custody/{step}")
+    page = web.open(f"/orders/{order_id}/custody/{step}") if reload else web.page
     page.get_by_label("Place", exact=True).fill("Bench 1 <b>")
-    if signed:
-        page.get_by_label(SIGN).fill(PASSWORD)
+    page.get_by_label(SIGN).fill(PASSWORD)
     page.get_by_label(SCAN).fill(scanned)
     page.get_by_label(SCAN).press("Enter")
     page.wait_for_load_state("networkidle")
@@ -184,3 +183,93 @@ def test_a_therapy_vein_to_vein_in_the_browser(web: Watched, server: LiveServer)
     assert [c["accepted"] for c in chain if c["step"] == "receipt_at_site"] == [False, True]
     web.open(f"/orders/{order_id}")
     expect(page.locator("main")).to_contain_text("Bench 1 <b>")  # shown as text
+    web.logout()
+
+    # QA: a QC result, then the signed release from the one page that shows everything
+    web.login("qa")
+    web.shot("qa-home")
+    web.open(f"/orders/{order_id}/qc")
+    assert_every_field_is_labelled(web)
+    page.get_by_label("Test", exact=True).fill("viability")
+    page.get_by_label("Result", exact=True).fill("92 % <script>alert(2)</script>")
+    page.get_by_label("Specification", exact=True).fill('≥ 80 % "><img src=x onerror=alert(3)>')
+    page.get_by_label("Meets the specification?").select_option("yes")
+    page.get_by_role("button", name="Record the result").click()
+    expect(page.locator("table.qc")).to_contain_text("92 % <script>alert(2)</script>")
+    web.open(f"/orders/{order_id}/release")
+    expect(page.locator("table.qc")).to_contain_text("viability")
+    web.shot("release")
+    # the refused scan at the site raised an exception: release waits until QA closes it
+    page.get_by_label("Reason code").select_option(index=1)
+    found = "Wrong bag scanned <i>first</i>; the right bag was received."
+    page.get_by_label("Reason (what QA found)").fill(found)
+    page.get_by_role("button", name=re.compile("^Close exception")).click()
+    expect(page.get_by_text("No open exceptions.")).to_be_visible()
+    page.get_by_label("Place", exact=True).fill("QA office")
+    page.get_by_label(SIGN).fill(PASSWORD)
+    page.get_by_label(SCAN).fill(coi)
+    page.get_by_role("button", name="Release the batch").click()
+    expect(page).to_have_url(re.compile(rf"/orders/{order_id}$"))
+    expect(page.locator("h1")).to_contain_text("released")
+    web.logout()
+
+    # logistics hands the bag to the courier; the center receives it and infuses
+    web.login("logistics")
+    web.open(f"/orders/{order_id}/custody/handover_to_courier_return")
+    page.get_by_label("Organisation").fill("Cryo Couriers <AG>")
+    record_step(web, order_id, "handover_to_courier_return", coi, reload=False)
+    expect(page.locator("h1")).to_contain_text("shipped to center")
+    web.logout()
+    web.login("coordinator")
+    record_step(web, order_id, "receipt_at_center", coi)
+    expect(page.locator("h1")).to_contain_text("delivered")
+    web.open(f"/orders/{order_id}/infusion")
+    assert_every_field_is_labelled(web)
+    page.get_by_label("Place", exact=True).fill("Ward 4, bed 2")
+    page.get_by_label(SIGN).fill(PASSWORD)
+    page.get_by_label(SCAN).fill(coi)
+    page.get_by_role("button", name="Record the infusion").click()
+    expect(page).to_have_url(re.compile(rf"/orders/{order_id}$"))
+    expect(page.locator("h1")).to_contain_text("infused")
+    web.shot("infused")
+    steps = server.api("coordinator").get(f"/orders/{order_id}").json()
+    assert steps["state"] == "infused"
+    verified = server.cartnet("audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_form_without_its_token_or_session_changes_nothing(
+    web: Watched, server: LiveServer
+) -> None:
+    """A form stripped of its CSRF token is refused; after logout the same form cannot act."""
+    page = web.page
+    web.login("coordinator")
+    api = server.api("coordinator")
+    before = len(api.get("/orders", params={"limit": 200}).json()["items"])
+    web.open("/orders/new")
+    page.evaluate(
+        """() => {
+            document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove());
+            document.body.removeAttribute('hx-headers');
+        }"""
+    )
+    page.get_by_label("Given name").fill("Forged")
+    page.get_by_label("Family name").fill("Request")
+    page.get_by_label("Date of birth").fill("1970-01-01")
+    page.get_by_label("Hospital number").fill("F-1")
+    page.get_by_label("Earliest apheresis").fill((date.today() + timedelta(days=3)).isoformat())
+    page.get_by_role("button", name=re.compile("^Enrol")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Not allowed")
+    expect(page.locator("main")).to_contain_text("CSRF")
+    # a form opened before logout, sent after it: the login page, not an order
+    web.open("/orders/new")
+    form = page.locator("form[action='/orders/new']")
+    token = form.locator("input[name=csrf_token]").input_value()
+    web.logout()
+    answer = page.request.post(
+        server.url + "/orders/new",
+        form={"csrf_token": token, "given_name": "Late", "family_name": "Form"},
+        max_redirects=0,
+    )
+    assert answer.status in (303, 401, 403), answer.status
+    assert len(api.get("/orders", params={"limit": 200}).json()["items"]) == before

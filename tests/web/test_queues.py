@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -229,6 +230,10 @@ def test_scan_to_receive_opens_the_receipt_page_with_the_code(portal: Portal) ->
     assert found.status_code == 303
     assert found.headers["location"].startswith(f"/orders/{order.id}/custody/receipt_at_site?")
     assert "scanned=" in found.headers["location"]
+    form = operator.get(found.headers["location"])
+    assert form.status_code == 200
+    coi = html.escape("&/" + order.coi)
+    assert f'<input id="f-scanned" name="scanned" type="text" value="{coi}"' in form.text
 
     # A bag that is not incoming here, and text that is no code: the message by the field.
     elsewhere = portal.booked()

@@ -138,19 +138,34 @@ def patient_lost(ctx: Context, caller: Caller, order_id: OrderId, body: Reason) 
 
 
 @router.post("/{order_id}/events", response_model=StepResult, responses=WRITE)
-def event(ctx: Context, caller: Caller, order_id: OrderId, body: EventRequest) -> StepResult:
-    """Finish manufacturing, report OOS, or decide after OOS; signed where required."""
-    return orders.apply_event(ctx, caller, order_id, body)
+def event(
+    ctx: Context, caller: Caller, order_id: OrderId, body: EventRequest, response: Response
+) -> StepResult:
+    """Finish manufacturing, report OOS, or decide after OOS; signed where required.
+
+    ``202`` with ``pending`` when the step awaits co-signature (see ``/cosignatures``).
+    """
+    return _accepted(response, orders.apply_event(ctx, caller, order_id, body))
+
+
+def _accepted(response: Response, result: StepResult) -> StepResult:
+    """A step that awaits co-signature was accepted, not taken: 202."""
+    if result.pending is not None:
+        response.status_code = 202
+    return result
 
 
 @router.post(
     "/{order_id}/custody-events", response_model=StepResult, status_code=201, responses=WRITE
 )
 def custody_event(
-    ctx: Context, caller: Caller, order_id: OrderId, body: CustodyRequest
+    ctx: Context, caller: Caller, order_id: OrderId, body: CustodyRequest, response: Response
 ) -> StepResult:
-    """Record a handoff. A scan of another identifier is refused (409) and kept."""
-    return custody.record_custody(ctx, caller, order_id, body)
+    """Record a handoff. A scan of another identifier is refused (409) and kept.
+
+    ``202`` with ``pending`` when the step awaits co-signature (see ``/cosignatures``).
+    """
+    return _accepted(response, custody.record_custody(ctx, caller, order_id, body))
 
 
 @router.get("/{order_id}/custody-events", response_model=list[CustodyView], responses=READ)
@@ -176,15 +191,21 @@ def qc_results(ctx: Context, caller: Caller, order_id: OrderId) -> list[QcResult
 
 
 @router.post("/{order_id}/release", response_model=StepResult, responses=WRITE)
-def release(ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest) -> StepResult:
+def release(
+    ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest, response: Response
+) -> StepResult:
     """QA batch release with e-signature (password re-entry); QC must have passed."""
-    return custody.record_signed_step(ctx, caller, order_id, CustodyStep.RELEASE, body)
+    result = custody.record_signed_step(ctx, caller, order_id, CustodyStep.RELEASE, body)
+    return _accepted(response, result)
 
 
 @router.post("/{order_id}/infusion", response_model=StepResult, responses=WRITE)
-def infusion(ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest) -> StepResult:
+def infusion(
+    ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest, response: Response
+) -> StepResult:
     """Record the infusion, after a bedside scan of the bag, with e-signature."""
-    return custody.record_signed_step(ctx, caller, order_id, CustodyStep.INFUSION, body)
+    result = custody.record_signed_step(ctx, caller, order_id, CustodyStep.INFUSION, body)
+    return _accepted(response, result)
 
 
 @router.post("/{order_id}/shipments", response_model=ShipmentView, status_code=201, responses=WRITE)

@@ -78,5 +78,10 @@ INVALID: Responses = {
     422: _doc("A field is missing, of the wrong type, unknown or out of range"),
 }
 UNAVAILABLE: Responses = {503: _doc("The database is busy or unreachable; retry (Retry-After)")}
+THROTTLED: Responses = {
+    429: _doc("Too many failed logins, or every password check is busy; retry (Retry-After)")
+}
 READ: Responses = {**UNAUTHORIZED, **FORBIDDEN, **NOT_FOUND, **INVALID, **UNAVAILABLE}
+SIGNED: Responses = {**READ, **CONFLICT, **THROTTLED}
+"""A write that checks a password (an e-signature): a locked account or busy checks give 429."""
 WRITE: Responses = {**READ, **CONFLICT}

@@ -1,4 +1,4 @@
-"""``cartnet serve`` and ``cartnet users``: run the orchestration service, manage accounts.
+"""``cartnet serve``: run the orchestration service.
 
 Settings come from options, then ``CARTNET_*`` environment variables; the keys that
 seal patient identity and e-signatures are made on first start in the user data
@@ -17,17 +17,12 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cartnet.cli.common import err, fail, out
+from cartnet.cli.common import err, fail
 from cartnet.cli.db import DB_OPTION, redacted
-from cartnet.ledger.roles import Role
 from cartnet.network import NetworkError, NetworkFileError
-from cartnet.service import ServiceError, accounts
 from cartnet.service.context import KeyMismatchError, ServiceContext
-from cartnet.service.schemas import NewUser
 from cartnet.service.settings import ConfigFileError, ServiceSettings
 from cartnet.store.database import DatabaseError, data_dir, database_url
-
-users_app = typer.Typer(name="users", help="Manage the service's accounts.", no_args_is_help=True)
 
 NETWORK_OPTION = typer.Option(
     None, "--network", help="Network the service runs (name or file); default kymriah-2020."
@@ -141,81 +136,3 @@ def serve(
         workers=workers,
         log_level=log_level,
     )
-
-
-@users_app.command("create")
-def create(
-    username: str = typer.Argument(..., help="Login name."),
-    role: Role = typer.Option(..., "--role", help="The user's role."),
-    name: str = typer.Option(..., "--name", help="Printed name, as shown on signatures."),
-    center: str | None = typer.Option(None, help="Treatment center (center coordinators)."),
-    site: str | None = typer.Option(None, help="Manufacturing site (site operators, QA)."),
-    password: str = typer.Option(
-        ...,
-        prompt=True,
-        hide_input=True,
-        confirmation_prompt=True,
-        envvar="CARTNET_NEW_PASSWORD",
-        help="At least 12 characters; prompted if not given.",
-    ),
-    db: str | None = DB_OPTION,
-    network: str | None = NETWORK_OPTION,
-    scenario: str | None = SCENARIO_OPTION,
-    config: Path | None = CONFIG_OPTION,
-) -> None:
-    """Create an account (the first administrator is made this way)."""
-    try:
-        new = NewUser(
-            username=username,
-            printed_name=name,
-            password=password,
-            role=role,
-            center=center,
-            site=site,
-        )
-    except ValidationError as e:
-        fail(
-            "cannot create the user",
-            [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()],
-        )
-    with service(db, network, scenario, config) as ctx:
-        try:
-            user = accounts.create_user(ctx, accounts.SYSTEM, new)
-        except ServiceError as e:
-            fail(f"{e.field + ': ' if e.field else ''}{e.detail}")
-    tenant = user.center or user.site
-    out.print(
-        f"created {user.username} ({user.role.value}{', ' + tenant if tenant else ''}), "
-        f"id {user.id}",
-        highlight=False,
-    )
-
-
-@users_app.command("list")
-def list_users(db: str | None = DB_OPTION) -> None:
-    """List the accounts."""
-    with service(db) as ctx:
-        admin = accounts.SYSTEM
-        users = accounts.list_users(ctx, admin)
-    for user in users:
-        tenant = user.center or user.site or ""
-        state = "" if user.active else " (disabled)"
-        out.print(
-            f"{user.username}\t{user.role.value}\t{tenant}\t{user.printed_name}{state}",
-            highlight=False,
-        )
-
-
-@users_app.command("revoke-tokens")
-def revoke_tokens(
-    username: str = typer.Argument(..., help="Login name."), db: str | None = DB_OPTION
-) -> None:
-    """Revoke every live bearer token of a user (they must log in again)."""
-    with service(db) as ctx:
-        with ctx.transaction() as session:
-            user = accounts.user_by_name(session, username)
-            if user is None:
-                fail(f"no user {username!r}")
-            user_id = user.id
-        count = accounts.revoke_user_tokens(ctx, accounts.SYSTEM, user_id)
-    out.print(f"revoked {count} token(s) of {username}", highlight=False)

@@ -4,7 +4,9 @@ A scan that is not this order's chain-of-identity id is refused with 409, and th
 refusal is kept: the custody event (not accepted, with the reason) and an exception on
 the order are committed before the refusal is returned, because a wrong bag at the
 bench is exactly what the trail must show. An accepted handoff moves the order by its
-lifecycle step, with the step's e-signatures. Collection gives the apheresis its DIN.
+lifecycle step, with the step's e-signatures; where the country asks for co-signers,
+the handoff waits for them (:mod:`cartnet.service.cosign`) and is recorded with the
+last signature. Collection gives the apheresis its DIN.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from cartnet.ledger.lifecycle import IllegalTransition, OrderEvent, OrderState, 
 from cartnet.ledger.roles import Role
 from cartnet.service.access import Principal, load_order
 from cartnet.service.context import ServiceContext
+from cartnet.service.cosign import request_cosignature
 from cartnet.service.errors import Conflict, Forbidden, Invalid
 from cartnet.service.orders import order_view, require_no_open_exceptions
 from cartnet.service.quality import current_batch_results, raise_exception
 from cartnet.service.schemas import CustodyRequest, CustodyView, StepRequest, StepResult
-from cartnet.service.steps import step_view, take_step
+from cartnet.service.steps import Presigned, signatures_needed, step_view, take_step
 from cartnet.store.evidence import written_fields
 from cartnet.store.tables import (
     CollectionRow,
@@ -96,20 +99,23 @@ def _check_allowed(principal: Principal, order: OrderRow, step: CustodyStep) -> 
 def record_custody(
     ctx: ServiceContext, principal: Principal, order_id: str, body: CustodyRequest
 ) -> StepResult:
-    """Record a handoff; 409 for a wrong scan (kept as an exception) or a wrong state."""
+    """Record a handoff; 409 for a wrong scan (kept as an exception) or a wrong state.
+
+    A step that needs co-signers is not taken yet: the result's ``pending`` says so.
+    """
     refusal: Conflict | None = None
     with ctx.transaction() as session:
         order = load_order(session, principal, order_id, for_update=True)
         _check_allowed(principal, order, body.step)
         scan = verify_scan(body.scanned, ChainOfIdentityId.parse(order.coi), typed=body.typed)
-        event_row = _event_row(ctx, principal, order, body, scan.refusal)
         if scan.refusal is not None:
+            event_row = _event_row(ctx, principal, order, body, scan.refusal)
             _refuse(ctx, session, principal, order, event_row, scan.refusal)
             refusal = Conflict(
                 f"scan refused: {scan.refusal}", field="scanned", code="coi-mismatch"
             )
         else:
-            result = _accept(ctx, session, principal, order, body, event_row)
+            result = take_custody_step(ctx, session, principal, order, body)
     if refusal is not None:
         raise refusal
     return result
@@ -177,33 +183,44 @@ def _record_event(
     )
 
 
-def _accept(
+def take_custody_step(
     ctx: ServiceContext,
     session: Session,
     principal: Principal,
     order: OrderRow,
     body: CustodyRequest,
-    event_row: CustodyEventRow,
+    presigned: Presigned | None = None,
+    din: str | None = None,
 ) -> StepResult:
+    """An accepted scan: the handoff and its lifecycle step, or a request for co-signers.
+
+    With ``presigned`` (every co-signer has signed) the step is taken with those
+    signatures and the collection's ``din`` that the first signature bound.
+    """
     event = STEP_EVENTS[body.step]
+    if event is None and body.signatures:
+        raise Invalid(
+            f"{body.step.value} is not a signed step; send no signatures", field="signatures"
+        )
     if event is OrderEvent.RELEASE:
         _require_passed_qc(session, order)
     if event in (OrderEvent.RELEASE, OrderEvent.INFUSE):
         require_no_open_exceptions(session, order)
+    cosigned = event is not None and presigned is None and signatures_needed(ctx, order, event) > 1
     changes = []
     if event is OrderEvent.COLLECT_APHERESIS:
-        din = _allocate_din(ctx, session)
-        ctx.add_record(
-            session,
-            principal,
-            CollectionRow(order_id=order.id, din=din.code, collected_at=body.at),
-            "collection",
-            lambda r: f"{order.id}/collection/{r.id}",
-            written_fields("collections"),
-        )
-        changes.append(("din", order.din, din.code))
-        order.din = din.code
-    step = None
+        din = din or _allocate_din(ctx, session).code
+        if not cosigned:
+            ctx.add_record(
+                session,
+                principal,
+                CollectionRow(order_id=order.id, din=din, collected_at=body.at),
+                "collection",
+                lambda r: f"{order.id}/collection/{r.id}",
+                written_fields("collections"),
+            )
+            changes.append(("din", order.din, din))
+            order.din = din
     details = {
         "step": body.step.value,
         "organisation": body.organisation,
@@ -211,12 +228,22 @@ def _accept(
         "at": body.at.isoformat(),
         "temperature_c": body.temperature_c,
         "scanned": body.scanned,
-        "din": order.din,
+        "din": din if event is OrderEvent.COLLECT_APHERESIS else order.din,
     }
-    if event is None and body.signatures:
-        raise Invalid(
-            f"{body.step.value} is not a signed step; send no signatures", field="signatures"
+    if cosigned and event is not None:
+        return request_cosignature(
+            ctx,
+            session,
+            principal,
+            order,
+            event,
+            kind="custody",
+            payload=body.model_dump(mode="json", exclude={"signatures"}),
+            details=details,
+            signatures=body.signatures,
         )
+    event_row = _event_row(ctx, principal, order, body, None)
+    step = None
     if event is not None:
         step = take_step(
             ctx,
@@ -227,6 +254,7 @@ def _accept(
             signatures=body.signatures,
             details=details,
             changes=changes,
+            presigned=presigned,
         )
     _record_event(ctx, session, principal, order, event_row)
     return StepResult(

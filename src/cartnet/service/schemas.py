@@ -32,7 +32,10 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[!-~]+$"),
 ]
 """An identifier: printable ASCII without spaces (usernames, site and center ids)."""
-Password = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=PRINTABLE)]
+Password = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")
+]
+"""No control characters at all: refused at login as when a password is set."""
 Scan = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 """What a scanner or keyboard produced, kept as given (only NUL is refused)."""
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
@@ -65,7 +68,9 @@ class TokenIssued(Response):
 class NewUser(Request):
     username: Name
     printed_name: Text
-    password: Annotated[str, StringConstraints(min_length=12, max_length=200)]
+    password: Password | None = None
+    """Only from the command line (bootstrap, demo); an administrator's new account gets
+    a one-time enrolment token and its person sets the password."""
     role: Role
     center: Name | None = None
     site: Name | None = None
@@ -79,6 +84,47 @@ class UserView(Response):
     center: str | None
     site: str | None
     active: bool
+    enrolled: bool = True
+    """Whether the person has set a password (enrolment done)."""
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    """Set while the account must wait after failed logins (a lockout past
+    ``login_lockout_after`` failures); an administrator can lift it."""
+    pending: str | None = None
+    """A change awaiting a second administrator's approval, in words."""
+
+
+class Enrolment(Response):
+    """A new account (or a reset one) and the one-time token its person enrols with."""
+
+    user: UserView
+    enrolment_token: str | None
+    """Give it to the person (not by the same channel as the username if possible);
+    ``None`` while a second administrator's approval is pending (the approver gets it)."""
+    enrolment_url: str | None = None
+    expires_at: datetime | None
+
+
+class EnrolRequest(Request):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[!-~]+$")]
+    password: Password
+
+
+class PasswordChange(Request):
+    username: Name
+    old_password: Password
+    new_password: Password
+
+
+class AccountChange(Request):
+    """What an administrator changes of an account; each change is audited with the reason."""
+
+    active: bool | None = None
+    role: Role | None = None
+    center: Name | None = None
+    site: Name | None = None
+    printed_name: Text | None = None
+    reason: Text
 
 
 # --- orders -----------------------------------------------------------------------------
@@ -192,10 +238,21 @@ class Reschedule(Request):
 
 
 class SignatureInput(Request):
-    """One person's e-signature: they re-enter their password (21 CFR 11.200)."""
+    """The caller's own e-signature: they re-enter their password (21 CFR 11.200).
+
+    Only one: co-signers sign in their own session (:class:`CosignInput`).
+    """
 
     username: Name
     password: Password
+
+
+class CosignInput(Request):
+    """A co-signature in the co-signer's own session: password re-entry and the meaning
+    they declare, which must be the step's (21 CFR 11.50, 11.200)."""
+
+    password: Password
+    meaning: SignatureMeaning
 
 
 class SignatureView(Response):
@@ -277,10 +334,49 @@ class CustodyView(Response):
     refusal_reason: str | None
 
 
+class CosignatureView(Response):
+    """A signed step awaiting co-signature: what it is, who signed, until when."""
+
+    id: str
+    order_id: str
+    coi: str
+    event: OrderEvent
+    meaning: SignatureMeaning
+    required: int
+    """Independent signatures the step needs."""
+    requested_by: str
+    """Printed name of the first signer."""
+    signed_by: list[str]
+    """The manifestation of each signature so far (21 CFR 11.50)."""
+    step_id: str
+    record_hash: str
+    """SHA-256 of the step record every signature binds."""
+    details: dict[str, str | int | float | bool | None]
+    """The step as it will be taken: custody details or the reason."""
+    created_at: datetime
+    expires_at: datetime
+    state: Literal["pending", "completed", "withdrawn", "expired"]
+
+
 class StepResult(Response):
     order: OrderView
     step: StepView | None
     custody: CustodyView | None
+    pending: CosignatureView | None = None
+    """Set (with ``step`` and ``custody`` null) when the step awaits co-signature."""
+
+
+class CosignatureList(Response):
+    awaiting_you: list[CosignatureView]
+    """Steps you may co-sign: your role and tenant, not signed by you yet."""
+    yours: list[CosignatureView]
+    """Steps you signed first that still await co-signature (you may withdraw them)."""
+
+
+class CosignResult(Response):
+    request: CosignatureView
+    result: StepResult | None
+    """The step taken, when yours was the last signature it needed."""
 
 
 class NewQcResult(Request):

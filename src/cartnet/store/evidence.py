@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import MetaData
 
-COVERAGE_REVISION = "0005"
+COVERAGE_REVISION = "0007"
 """The migration from which the trail holds every evidence column of every GxP table."""
 
 
@@ -234,11 +234,63 @@ GXP_TABLES: tuple[GxpTable, ...] = (
         key=("id",),
         evidence=("username", "printed_name", "role", "center", "site"),
         not_evidence={
+            "login_name": _ACCOUNTS,
             "password_hash": _ACCOUNTS,
+            "password_set_at": _ACCOUNTS,
+            "enrolment_hash": _ACCOUNTS,
+            "enrolment_expires": _ACCOUNTS,
             "active": _ACCOUNTS,
+            "pending_grant": _ACCOUNTS,
+            "failed_logins": _ACCOUNTS,
+            "locked_until": _ACCOUNTS,
+            "seal": (
+                "the HMAC over the credential columns under a key derived from the signing "
+                "key; the accounts check of verify recomputes it"
+            ),
+            "name_key": (
+                "printed_name and tenant folded to keep printed names unique per tenant; "
+                "derived from evidence columns, no fact of its own"
+            ),
             "created_at": "the time of the account's create entry in the trail is the evidence",
         },
         per_order=False,
+    ),
+    GxpTable(
+        "cosignature_requests",
+        "cosignature_request",
+        "co-signature request",
+        key=("id",),
+        evidence=(
+            "order_id",
+            "event",
+            "kind",
+            "step_id",
+            "step_at",
+            "from_state",
+            "record_hash",
+            "meaning",
+            "required",
+            "tenant",
+            "requested_by",
+            "created_at",
+            "expires_at",
+            "state",
+            "closed_at",
+        ),
+        not_evidence={
+            "payload": (
+                "the request the step is taken with once co-signed; every part the step "
+                "records (its details, reason, the order's state and CoI) is bound by the "
+                "signatures' record hash, which completion re-checks against each seal, "
+                "so an edited payload makes the step refuse to be taken; the step, its "
+                "custody event and collection are then evidence of their own"
+            ),
+            "signatures": (
+                "sealed e-signatures awaiting the step: completion re-checks each seal and "
+                "record hash before the step is taken, and each becomes a signatures row "
+                "(evidence); each signer is in a sign entry of the request's trail"
+            ),
+        },
     ),
 )
 """Every table that holds GxP records, in the order ``verify`` reports them."""
@@ -251,7 +303,10 @@ NOT_GXP: Mapping[str, str] = {
         "(orders.coi, collections.din) and unique in the database"
     ),
     "tokens": _ACCOUNTS,
-    "web_sessions": "portal log-in sessions: access control, not a record of the therapy",
+    "web_sessions": (
+        "portal log-in sessions: access control, not a record of the therapy; issued and "
+        "ended as audit entries that the accounts check of verify compares with the rows"
+    ),
     "idempotency_keys": ("stored responses for retried bookings; the booking itself is audited"),
     "key_checks": (
         "fingerprints of the keys; the service refuses to start with other keys and "
@@ -262,7 +317,7 @@ NOT_GXP: Mapping[str, str] = {
         "change no order; a booking they lead to is audited as such"
     ),
     "trail_coverage": (
-        "where full coverage began (migration 0005); rows older than it are reported as "
+        "where full coverage began (migration 0007); rows older than it are reported as "
         "not checked, never as verified"
     ),
 }
@@ -297,6 +352,7 @@ _SET_LATER: Mapping[str, tuple[str, ...]] = {
         "din",
     ),
     "order_exceptions": ("closed_at", "closed_by", "closure_reason"),
+    "cosignature_requests": ("closed_at",),
 }
 
 

@@ -6,7 +6,7 @@ evidence column (:mod:`cartnet.store.evidence`) must have now; a row that differ
 changed outside the service (an UPDATE in the database), a row with no trail was
 inserted outside it, a trail with no row lost its row (a DELETE). A column the trail
 never mentions must still hold nothing. Records of orders audited before the trail
-held every column (migration 0005) cannot be checked in full: they are reported as
+held every column (migration 0007) cannot be checked in full: they are reported as
 notices, not as verified. Stored e-signatures are also checked against their seal
 (with the signing key) and against the step they sign.
 """
@@ -225,6 +225,28 @@ def stored_signature(row: SignatureRow) -> ElectronicSignature:
     )
 
 
+def checkable_key(
+    session: Session, signing_key: bytes | None, what: str
+) -> tuple[bytes | None, str | None]:
+    """The signing key if seals can be checked with it, else ``None`` and a notice why not.
+
+    Another key than the one the database was written with (``key_checks``) would make
+    every seal look forged, so seals are then not checked at all.
+    """
+    if signing_key is None:
+        return None, (
+            f"{what} not checked: no signing key (CARTNET_SIGNING_KEY or "
+            "signing-key.txt in the data directory)"
+        )
+    recorded = session.get(KeyCheckRow, "signing_key")
+    if recorded is not None and recorded.fingerprint != key_fingerprint(signing_key.decode()):
+        return None, (
+            f"{what} not checked: the signing key given is not the one this "
+            "database was written with (table key_checks)"
+        )
+    return signing_key, None
+
+
 def signature_findings(session: Session, signing_key: bytes | None) -> Findings:
     """Signatures whose seal is broken, or that no longer bind their step's record hash.
 
@@ -233,19 +255,9 @@ def signature_findings(session: Session, signing_key: bytes | None) -> Findings:
     to the step is checked.
     """
     findings = Findings()
-    if signing_key is None:
-        findings.notices.append(
-            "signature seals not checked: no signing key (CARTNET_SIGNING_KEY or "
-            "signing-key.txt in the data directory)"
-        )
-    else:
-        recorded = session.get(KeyCheckRow, "signing_key")
-        if recorded is not None and recorded.fingerprint != key_fingerprint(signing_key.decode()):
-            findings.notices.append(
-                "signature seals not checked: the signing key given is not the one this "
-                "database was written with (table key_checks)"
-            )
-            signing_key = None
+    signing_key, notice = checkable_key(session, signing_key, "signature seals")
+    if notice is not None:
+        findings.notices.append(notice)
     query = select(OrderStepRow.id, OrderStepRow.record_hash)
     steps: dict[str, str] = dict(session.execute(query).all())
     for row in session.scalars(select(SignatureRow).order_by(SignatureRow.id)):

@@ -2,7 +2,10 @@
 
 :data:`CHECKS` is the list of checks run in order; each reads the database in the
 caller's session and returns :class:`~cartnet.store.findings.Findings`. Adding a check
-(accounts and tokens, say) is one more entry in the list.
+is one more entry in the list. The accounts check (users, bearer tokens, portal
+sessions against their trail and credential seals) is the service's
+:func:`~cartnet.service.credentials.credential_findings`: the seal's key derivation
+belongs to the service, so this is the one place the store reads from it.
 
 The outcome is one of three, and the CLI's exit status says which:
 
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from cartnet.ledger.audit import ChainHead
 from cartnet.ledger.canonical import is_hex_hash
+from cartnet.service.credentials import credential_findings
 from cartnet.store.findings import Check, Findings
 from cartnet.store.records import record_findings, signature_findings
 from cartnet.store.repository import AuditRepository
@@ -42,7 +46,7 @@ def chain_findings(session: Session, signing_key: bytes | None) -> Findings:
     return Findings(problems=[str(p) for p in AuditRepository().verify(session)])
 
 
-CHECKS: list[Check] = [chain_findings, record_findings, signature_findings]
+CHECKS: list[Check] = [chain_findings, record_findings, signature_findings, credential_findings]
 """Every check ``verify`` runs, in order."""
 
 

@@ -29,11 +29,12 @@ from cartnet.service.custody import STEP_EVENTS
 from cartnet.service.errors import Conflict, Invalid, NotFound, ServiceError
 from cartnet.service.schemas import CustodyRequest, OrderView, StepRequest
 from cartnet.web.events import (
+    cosigners_needed,
     signed_by,
-    signers_needed,
     status_of,
     step_errors,
     step_rule,
+    taken_or_pending,
     without_passwords,
 )
 from cartnet.web.page import AnyUser, Page, form_values, role_page
@@ -140,7 +141,11 @@ async def custody_form(page: AnyUser, step: str, order_id: str = OrderId) -> Res
     handoff = _step(step)
     order = await page.call(orders.get_order, page.ctx, page.principal, order_id)
     rule = _rule(page.principal, order, handoff)
-    return _render(page, order, handoff, rule, _defaults(page), {}, False, 200)
+    form = _defaults(page)
+    scanned = page.request.query_params.get("scanned", "").strip()
+    if scanned:  # the site's scan box sent the operator here with the bag's code
+        form["scanned"] = scanned
+    return _render(page, order, handoff, rule, form, {}, False, 200)
 
 
 @router.post("/orders/{order_id}/custody/{step}")
@@ -164,14 +169,14 @@ async def record_custody(page: AnyUser, step: str, order_id: str = OrderId) -> R
                 "signatures": signed_by(page, values) if rule and rule.signature else [],
             }
         )
-        await page.call(custody.record_custody, ctx, who, order_id, body)
+        result = await page.call(custody.record_custody, ctx, who, order_id, body)
     except (ValidationError, ServiceError) as err:
         errors, recorded = _refusal(err)
         shown = _kept(values, recorded)
         return _render(page, order, handoff, rule, shown, errors, recorded, status_of(err))
     if handoff is CustodyStep.RECEIPT_AT_SITE:
-        return page.redirect("/site")
-    return page.redirect(f"/orders/{order_id}")
+        return taken_or_pending(page, result, "/site")
+    return taken_or_pending(page, result, f"/orders/{order_id}")
 
 
 def signed_step_request(page: Page, values: dict[str, str]) -> StepRequest:
@@ -211,7 +216,7 @@ def _render(
         order=order,
         step=step,
         rule=rule,
-        cosigners=range(1, signers_needed(page, order, rule)),
+        cosigners=cosigners_needed(page, order, rule),
         offsets=OFFSETS,
         form=form,
         errors=errors,
@@ -236,11 +241,12 @@ async def record_infusion(page: Coordinator, order_id: str = OrderId) -> Respons
     values = form_values(form)
     try:
         body = signed_step_request(page, values)
-        await page.call(custody.record_signed_step, ctx, who, order_id, CustodyStep.INFUSION, body)
+        step = CustodyStep.INFUSION
+        result = await page.call(custody.record_signed_step, ctx, who, order_id, step, body)
     except (ValidationError, ServiceError) as err:
         errors, recorded = _refusal(err)
         if isinstance(err, ServiceError) and err.status == 409 and not recorded:
             order = await page.call(orders.get_order, ctx, who, order_id)
         shown = _kept(values, recorded)
         return _render(page, order, None, rule, shown, errors, recorded, status_of(err))
-    return page.redirect(f"/orders/{order_id}")
+    return taken_or_pending(page, result, f"/orders/{order_id}")

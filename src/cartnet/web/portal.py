@@ -8,7 +8,7 @@ inline code, no ``eval``), so injected markup cannot run even where escaping fai
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -40,8 +40,8 @@ def is_portal(request: Request) -> bool:
     return not path.startswith(NOT_PORTAL) and path not in API_DOCS_PATHS
 
 
-def mount_portal(app: FastAPI) -> None:
-    """Add the portal's pages, static files, offline API docs and page headers."""
+def page_routers() -> list[APIRouter]:
+    """The routers of the portal's pages, in the order they are mounted."""
     from cartnet.web import (
         center,
         coordinator,
@@ -49,15 +49,27 @@ def mount_portal(app: FastAPI) -> None:
         events,
         logistics,
         orders,
+        planner,
         quality,
+        signatures,
         signin,
         site,
+        tower,
     )
 
+    modules = (
+        signin, coordinator, center, orders, custody, events, signatures, site, quality,
+        logistics, planner, tower,
+    )  # fmt: skip
+    return [module.router for module in modules]
+
+
+def mount_portal(app: FastAPI) -> None:
+    """Add the portal's pages, static files, offline API docs and page headers."""
     app.mount("/static/api-docs", StaticFiles(directory=API_DOCS_DIR), name="api-docs")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (signin, coordinator, center, orders, custody, events, site, quality, logistics):
-        app.include_router(module.router, include_in_schema=False)
+    for router in page_routers():
+        app.include_router(router, include_in_schema=False)
 
     @app.get("/docs", include_in_schema=False)
     def swagger() -> HTMLResponse:

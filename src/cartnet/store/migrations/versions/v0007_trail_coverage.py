@@ -1,7 +1,7 @@
 """Where the audit trail began to hold every evidence column.
 
-Revision ID: 0005
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-10
 
 Rows written before this migration were audited with fewer columns (custody actor and
@@ -21,8 +21,8 @@ from alembic import op
 
 from cartnet.store.tables import UTCDateTime
 
-revision = "0005"
-down_revision: str | None = "0003"
+revision = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | None = None
 depends_on: str | None = None
 
