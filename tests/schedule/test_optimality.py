@@ -135,7 +135,7 @@ def options(net: Network, cal: CapacityCalendar, order: Order) -> list[Option]:
     first_a, enrolled = cal.day(order.earliest_apheresis), cal.day(order.enrolled_on)
     j = cal.center_index[order.center]
     found = []
-    for i, site in enumerate(net.sites):
+    for site in net.sites:
         if site.lines == 0:
             continue
         lane_in, lane_out = net.lane(order.center, site.id), net.lane(site.id, order.center)
@@ -228,7 +228,7 @@ def brute_force(net: Network, make: Any, backlog: Backlog) -> tuple[int, float]:
     opts = [options(net, cal, o) for o in orders]
     cheapest = [min((x.cost for x in os), default=0.0) for os in opts]
     can = [1 if os else 0 for os in opts]
-    best: list[tuple[int, float]] = [(0, 0.0)]  # assign nobody: always accepted
+    best: list[tuple[int, float]] = [(1, 0.0)]  # worse than any plan, even the empty one
     slots: Counter[tuple[str, int]] = Counter()
     chosen: dict[int, Option] = {}
 
@@ -256,7 +256,6 @@ def brute_force(net: Network, make: Any, backlog: Backlog) -> tuple[int, float]:
             slots[(opt.site, opt.start)] -= 1
         dive(k + 1, count, cost)
 
-    best[0] = (1, 0.0)  # worse than any plan; the empty plan is found as a leaf
     dive(0, 0, 0.0)
     return -best[0][0], best[0][1]
 

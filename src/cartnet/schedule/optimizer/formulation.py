@@ -53,8 +53,10 @@ class Costs:
 
     chain: np.ndarray
     unassigned: np.ndarray
-    integral: bool = False
-    """Every plan's objective is an integer (level 1 counts orders left out)."""
+    count_only: bool = False
+    """Level 1: the value is the number of orders left out; ``chain`` costs are a small
+    tie-break whose total over any plan stays below ``noise``."""
+    noise: float = 0.0
 
 
 @dataclass
@@ -365,7 +367,9 @@ class Problem:
         )
         options: dict[str, Any] = {"time_limit": max(seconds, 1e-3)}
         if integer:
-            options["mip_rel_gap"] = 0.0 if costs.integral else float(mip_gap)
+            options["mip_rel_gap"] = 0.0 if costs.count_only else float(mip_gap)
+            if costs.count_only:  # within 1/4 of the optimum: the count is proven
+                options["mip_abs_gap"] = 0.25
         else:
             options["solver"] = "simplex"
         h = new_highs(**options)

@@ -17,8 +17,10 @@ exactly against every center's capacity, and the level is solved again with the
 rows of the centers it overfills.
 
 Lexicographic objective (default): level 1 minimises the number of orders left
-out (chains cost 0, an order left out 1; the objective is an integer, so its
-bound rounds up), level 2 adds the row Σ u ≤ U with U the level-1 plan's count and
+out (an order left out costs 1; each chain costs its level-2 cost scaled so that
+no plan's chains total more than 1/2, a tie-break that keeps the LP from
+degenerate pivots; the count is an integer, so its bound is ⌈LP bound − 1/2⌉),
+level 2 adds the row Σ u ≤ U with U the level-1 plan's count and
 minimises weighted time to treatment + cost_weight × lane cost, starting from the
 level-1 plan. ``optimal`` only when both levels are proven; otherwise
 ``feasible`` with the bounds found.
@@ -119,7 +121,7 @@ class Search:
         while True:
             lp = self._lp(costs)
             if lp is None:
-                return self._stopped(costs, start, bound, "time limit reached in the LP")
+                return self.stopped(costs, start, bound, "time limit reached in the LP")
             lb, x, rc = lp
             bound = max(bound, lb)
             if p.integral(x):
@@ -132,7 +134,7 @@ class Search:
             else:
                 mip = self._mip(costs, rc, lb, start)
                 if mip is None:
-                    return self._stopped(costs, start, bound, "time limit reached in the MIP")
+                    return self.stopped(costs, start, bound, "time limit reached in the MIP")
                 chosen, proven, level_bound, note = mip
                 method = MIP
             violated = p.violated(chosen)
@@ -149,15 +151,19 @@ class Search:
         self, costs: Costs, chosen: dict[int, int], bound: float, proven: bool, method: str,
         note: str,
     ) -> _Level:  # fmt: skip
-        value = self.p.objective_of(chosen, costs)
-        if costs.integral:
-            bound = float(math.ceil(bound - 1e-6))
-        bound = min(bound, value)
-        closed = value - bound <= 1e-9 if costs.integral else gap(value, bound) <= self.mip_gap
+        if costs.count_only:
+            # Σ u ≥ (Σ u + tie-break) − noise for every plan, and Σ u is an integer
+            value = float(self.p.n_jobs - len(chosen))
+            bound = min(float(math.ceil(bound - costs.noise - 1e-6)), value)
+            closed = value - bound <= 1e-9
+        else:
+            value = self.p.objective_of(chosen, costs)
+            bound = min(bound, value)
+            closed = gap(value, bound) <= self.mip_gap or value - bound <= 1e-9
         self.notes.append(self.name + note)
         return _Level(chosen, value, bound, proven and closed, method)
 
-    def _stopped(self, costs: Costs, start: dict[int, int], bound: float, why: str) -> _Level:
+    def stopped(self, costs: Costs, start: dict[int, int], bound: float, why: str) -> _Level:
         return self._result(costs, start, bound, False, MIP, why + "; the plan is the start plan")
 
     def _lp(self, costs: Costs) -> tuple[float, np.ndarray, np.ndarray] | None:
@@ -237,8 +243,9 @@ class Search:
             proven = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
             best = (chosen, proven, bound, "MIP: " + h.modelStatusToString(h.getModelStatus()))
             incumbent = chosen
-            # an integer objective improves by at least 1
-            better = upper - (1.0 - 1e-6 if costs.integral else 1e-9)
+            # level 1 improves only with one order more: to at most (U − 1) + noise
+            left_out = p.n_jobs - len(chosen)
+            better = left_out - 1 + costs.noise + 1e-6 if costs.count_only else upper - 1e-9
             could_improve = out & (lb + rc < better)
             if not proven or not could_improve.any():
                 break
@@ -266,16 +273,20 @@ def solve(problem: Problem, penalty: float | None, deadline: float, mip_gap: flo
     if penalty is not None:
         one = search.level(Costs(p.cost, p.weight * penalty), start)
         return _solved(search, one, one.proven, None, clock)
-    first = search.level(
-        Costs(np.zeros(p.pool.size), np.ones(n), integral=True), start, "level 1: "
-    )
+    # level 1 counts orders left out; a tie-break of at most 1/2 over any plan (level 2's
+    # cost scaled by 1/2 over its largest total) keeps the LP from degenerate pivots
+    largest = np.zeros(n)
+    np.maximum.at(largest, p.pool.job, p.cost)
+    noise = 0.5
+    tie_break = p.cost * (noise / max(float(largest.sum()), 1e-9))
+    first = search.level(Costs(tie_break, np.ones(n), True, noise), start, "level 1: ")
     assigned_bound = n - round(first.bound)
     p.most_unassigned = n - len(first.chosen)
     second_costs = Costs(p.cost, np.zeros(n))
     if search.left() > 0:
         second = search.level(second_costs, first.chosen, "level 2: ")
     else:
-        second = search._stopped(
+        second = search.stopped(
             second_costs, first.chosen, search.trivial_bound(second_costs), "time limit"
         )
     if not first.proven:
