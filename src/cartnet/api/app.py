@@ -23,7 +23,7 @@ from cartnet.api.problems import (
     problem_response,
 )
 from cartnet.service.context import ServiceContext
-from cartnet.service.errors import ServiceError
+from cartnet.service.errors import ServiceError, TooManyRequests
 from cartnet.web import error_page, is_portal, mount_portal
 
 log = logging.getLogger("cartnet.api")
@@ -67,7 +67,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             instance=request.url.path,
             code=err.code,
             field=err.field,
-            headers={"WWW-Authenticate": "Bearer"} if err.status == 401 else None,
+            headers=_error_headers(err),
         )
 
     @app.exception_handler(RequestValidationError)
@@ -97,10 +97,30 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        headers = dict(err.headers or {})
+        """``Allow`` of a 405 and the like: what the router says stays said."""
         if is_portal(request):
-            return error_page(request, err.status_code, _title(err.status_code), str(err.detail))
+            page = error_page(request, err.status_code, _title(err.status_code), str(err.detail))
+            page.headers.update(headers)
+            return page
+        if err.status_code == 400 and err.__cause__ is not None:
+            # FastAPI could not parse the body: JSON nested deeper than the parser goes.
+            deep = isinstance(err.__cause__, RecursionError)
+            return problem_response(
+                400,
+                "Malformed JSON",
+                "the request body is nested too deeply to be read"
+                if deep
+                else "the request body cannot be read as JSON",
+                instance=request.url.path,
+                field="body",
+            )
         return problem_response(
-            err.status_code, _title(err.status_code), str(err.detail), instance=request.url.path
+            err.status_code,
+            _title(err.status_code),
+            str(err.detail),
+            instance=request.url.path,
+            headers=headers or None,
         )
 
     @app.exception_handler(DataError)
@@ -239,6 +259,15 @@ def _field_problem(error: dict[str, Any]) -> FieldProblem:
     else:
         name = ".".join(location) or "body"
     return FieldProblem(field=name, message=str(error.get("msg", "invalid")))
+
+
+def _error_headers(err: ServiceError) -> dict[str, str] | None:
+    """``WWW-Authenticate`` on 401, ``Retry-After`` when a limit says when to retry."""
+    if err.status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(err, TooManyRequests):
+        return {"Retry-After": str(err.retry_after)}
+    return None
 
 
 def _title(status: int) -> str:

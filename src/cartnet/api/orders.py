@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
@@ -20,6 +19,7 @@ from cartnet.service.schemas import (
     CloseException,
     CustodyRequest,
     CustodyView,
+    Day,
     EventRequest,
     ExceptionView,
     NewOrder,
@@ -91,7 +91,7 @@ def offers(
     order_id: OrderId,
     k: Annotated[int, Query(ge=1, le=50)] = 5,
     per_site: Annotated[int, Query(ge=1, le=10)] = 1,
-    earliest_apheresis: date | None = None,
+    earliest_apheresis: Day | None = None,
 ) -> OfferList:
     """The best slot chains now, across the network, and why other sites cannot."""
     return orders.offers(

@@ -54,3 +54,22 @@ class Conflict(ServiceError):  # noqa: N818  (named after its HTTP status)
 
     status = 409
     title = "Conflict"
+
+
+class TooManyRequests(ServiceError):  # noqa: N818  (named after its HTTP status)
+    """A limit on how often something may happen was reached; try again later."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after: int,
+        field: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(detail, field=field, code=code)
+        self.retry_after = retry_after
+        """Seconds after which the request may succeed (the ``Retry-After`` header)."""

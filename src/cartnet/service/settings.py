@@ -76,6 +76,20 @@ class ServiceSettings(BaseModel):
     """A portal session ends this long after login, however active."""
     secure_cookies: bool | None = None
     """Mark the session cookie ``Secure``; ``None``: when the request came over HTTPS."""
+    clock_skew_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 10.0
+    """How far ahead of the server clock an event time may be (the bench clock's error)."""
+    excursion_episode_gap_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = 60.0
+    """Excursions of one temperature log less than this far apart are one episode, and
+    raise one exception: a logger flickering across a limit is one event to review."""
+    max_exceptions_per_log: Annotated[int, Field(ge=1, le=1000)] = 10
+    """At most this many exceptions from one temperature log; the last one sums up the
+    episodes beyond it."""
+    refused_scans_per_order: Annotated[int, Field(ge=1, le=10_000)] = 5
+    """Refused CoI scans recorded per order within ``refused_scan_window_minutes``; more
+    are answered ``429`` and not recorded again."""
+    refused_scans_per_user: Annotated[int, Field(ge=1, le=10_000)] = 20
+    """Refused CoI scans recorded per user within ``refused_scan_window_minutes``."""
+    refused_scan_window_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60.0
 
     @field_validator("fin")
     @classmethod
@@ -152,6 +166,14 @@ class ServiceSettings(BaseModel):
     @property
     def session_lifetime(self) -> timedelta:
         return timedelta(hours=self.session_hours)
+
+    @property
+    def clock_skew(self) -> timedelta:
+        return timedelta(minutes=self.clock_skew_minutes)
+
+    @property
+    def refused_scan_window(self) -> timedelta:
+        return timedelta(minutes=self.refused_scan_window_minutes)
 
     @property
     def signature_policy(self) -> SignaturePolicy:
