@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartnet import __version__
@@ -28,6 +29,7 @@ from cartnet.web import error_page, is_portal, mount_portal
 
 log = logging.getLogger("cartnet.api")
 API_PREFIX = "/api/v1"
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -98,7 +100,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
         headers = dict(err.headers or {})
-        """``Allow`` of a 405 and the like: what the router says stays said."""
+        if err.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         if is_portal(request):
             page = error_page(request, err.status_code, _title(err.status_code), str(err.detail))
             page.headers.update(headers)
@@ -259,6 +262,20 @@ def _field_problem(error: dict[str, Any]) -> FieldProblem:
     else:
         name = ".".join(location) or "body"
     return FieldProblem(field=name, message=str(error.get("msg", "invalid")))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (RFC 9110 15.5.6: a 405 lists them).
+
+    Starlette answers 405 from the first route whose path matched, so its ``Allow``
+    names that route's methods only (``POST`` for ``/orders``, which also has ``GET``).
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
 
 
 def _error_headers(err: ServiceError) -> dict[str, str] | None:

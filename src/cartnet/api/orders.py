@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from cartnet.api.deps import IDENTIFIER, Caller, Context
-from cartnet.api.problems import READ, WRITE
+from cartnet.api.problems import READ, SCANS_LIMITED, WRITE
 from cartnet.identity.labels import render_label
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderEvent, OrderState
@@ -144,7 +144,10 @@ def event(ctx: Context, caller: Caller, order_id: OrderId, body: EventRequest) -
 
 
 @router.post(
-    "/{order_id}/custody-events", response_model=StepResult, status_code=201, responses=WRITE
+    "/{order_id}/custody-events",
+    response_model=StepResult,
+    status_code=201,
+    responses={**WRITE, **SCANS_LIMITED},
 )
 def custody_event(
     ctx: Context, caller: Caller, order_id: OrderId, body: CustodyRequest
@@ -175,13 +178,15 @@ def qc_results(ctx: Context, caller: Caller, order_id: OrderId) -> list[QcResult
     return quality.qc_results(ctx, caller, order_id)
 
 
-@router.post("/{order_id}/release", response_model=StepResult, responses=WRITE)
+@router.post("/{order_id}/release", response_model=StepResult, responses={**WRITE, **SCANS_LIMITED})
 def release(ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest) -> StepResult:
     """QA batch release with e-signature (password re-entry); QC must have passed."""
     return custody.record_signed_step(ctx, caller, order_id, CustodyStep.RELEASE, body)
 
 
-@router.post("/{order_id}/infusion", response_model=StepResult, responses=WRITE)
+@router.post(
+    "/{order_id}/infusion", response_model=StepResult, responses={**WRITE, **SCANS_LIMITED}
+)
 def infusion(ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest) -> StepResult:
     """Record the infusion, after a bedside scan of the bag, with e-signature."""
     return custody.record_signed_step(ctx, caller, order_id, CustodyStep.INFUSION, body)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -39,13 +40,16 @@ from cartnet.service.errors import Conflict, Forbidden, Invalid, NotFound
 from cartnet.service.quality import raise_exception
 from cartnet.service.schemas import (
     EpisodeView,
+    EventTime,
     ExcursionView,
     NewShipment,
     ShipmentView,
     TemperatureLogResult,
 )
+from cartnet.service.timing import check_not_ahead
 from cartnet.store.tables import OrderExceptionRow, OrderRow, ShipmentRow, TemperatureLogRow
 
+EVENT_TIME: TypeAdapter[datetime] = TypeAdapter(EventTime)
 SHIPPERS = {
     "to_site": frozenset({Role.CENTER_COORDINATOR, Role.LOGISTICS}),
     "to_center": frozenset({Role.SITE_OPERATOR, Role.LOGISTICS}),
@@ -148,6 +152,7 @@ def upload_temperature_log(
         raise Invalid(str(err), field=f"body.line[{err.line}]") from None
     if not readings:
         raise Invalid("the temperature log has a header but no readings", field="body")
+    _check_reading_times(ctx, readings)
     with ctx.transaction() as session:
         order = load_order(session, principal, order_id, for_update=True)
         shipment = session.get(ShipmentRow, shipment_id)
@@ -205,6 +210,21 @@ def upload_temperature_log(
             episodes=[_episode_view(e) for e in grouped],
             exceptions_raised=len(details),
         )
+
+
+def _check_reading_times(ctx: ServiceContext, readings: Sequence[Reading]) -> None:
+    """Readings are in time order: the first and the last bound them all.
+
+    Line numbers count the header, as the parser's do.
+    """
+    for line, reading in ((2, readings[0]), (len(readings) + 1, readings[-1])):
+        where = f"body.line[{line}]"
+        try:
+            EVENT_TIME.validate_python(reading.at)
+        except ValidationError as err:
+            message = err.errors()[0]["msg"].removeprefix("Value error, ")
+            raise Invalid(f"line {line}: {reading.at.isoformat()} {message}", field=where) from None
+        check_not_ahead(ctx, reading.at, where)
 
 
 def _episode_view(episode: ExcursionEpisode) -> EpisodeView:
