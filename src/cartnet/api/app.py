@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartnet import __version__
 from cartnet.api import accounts, network, orders
+from cartnet.api.headers import SecurityHeaders
 from cartnet.api.problems import (
     PROBLEM_TYPE,
     UNAVAILABLE,
@@ -57,6 +58,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     mount_portal(app)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, err: ServiceError) -> Response:
