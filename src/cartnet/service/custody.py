@@ -335,12 +335,17 @@ def record_signed_step(
 
 
 def custody_chain(ctx: ServiceContext, principal: Principal, order_id: str) -> list[CustodyView]:
-    """Every custody event of the order, refused scans included, in time order."""
+    """Every custody event of the order, refused scans included, in the order recorded.
+
+    That is the order of the lifecycle: a handoff is accepted only after the one before
+    it. Sorting by the times given would let clocks that differ (within the allowed
+    skew, :mod:`cartnet.service.timing`) put a handover before its collection.
+    """
     with ctx.reading() as session:
         order = load_order(session, principal, order_id)
         rows = session.scalars(
             select(CustodyEventRow)
             .where(CustodyEventRow.order_id == order.id)
-            .order_by(CustodyEventRow.at, CustodyEventRow.id)
+            .order_by(CustodyEventRow.id)
         )
         return [custody_view(r) for r in rows]

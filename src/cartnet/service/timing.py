@@ -3,8 +3,9 @@
 Times of custody handoffs and QC tests are given by the bench (they happened before
 they were entered), so they cannot be the server's. They are bounded instead: no more
 than ``clock_skew_minutes`` ahead of the server clock, not before the order was created,
-a handoff not before the order's previous accepted handoff (so the chain of custody
-reads in the order it happened), a QC test not before its batch started manufacturing.
+a handoff not before the order's previous accepted handoff, a QC test not before its
+batch started manufacturing; each "not before" allows the same skew, for the clocks of
+different organisations.
 A refusal is a 422 naming the field and the bound it crossed; nothing is written.
 """
 
@@ -39,11 +40,20 @@ def check_not_ahead(ctx: ServiceContext, at: datetime, field: str) -> None:
         )
 
 
-def check_not_before(at: datetime, bound: datetime, what: str, field: str) -> None:
-    """Refuse a time before ``bound``, the time of ``what`` (e.g. "the collection")."""
-    if at < bound:
+def check_not_before(
+    ctx: ServiceContext, at: datetime, then: datetime, what: str, field: str
+) -> None:
+    """Refuse a time before ``then``, the time of ``what`` (e.g. "the collection").
+
+    The clock skew is allowed here too: two organisations' clocks (the hospital's and
+    the courier's) may differ by as much as either may differ from the server's.
+    """
+    skew = ctx.settings.clock_skew
+    if at < then - skew:
         raise Invalid(
-            f"{_iso(at)} is before {what} at {_iso(bound)}; it cannot be earlier",
+            f"{_iso(at)} is before {what} at {_iso(then)}; allowing "
+            f"{ctx.settings.clock_skew_minutes:g} minutes for clocks, the earliest is "
+            f"{_iso(then - skew)}",
             field=field,
             code=CODE,
         )
@@ -68,10 +78,10 @@ def check_handoff_time(
 ) -> None:
     """A custody event: not ahead of the clock, not before the order or its last handoff."""
     check_not_ahead(ctx, at, field)
-    check_not_before(at, order.created_at - ctx.settings.clock_skew, "the order's creation", field)
+    check_not_before(ctx, at, order.created_at, "the order's creation", field)
     previous = last_handoff(session, order)
     if previous is not None:
-        check_not_before(at, previous.at, f"the previous handoff ({previous.step})", field)
+        check_not_before(ctx, at, previous.at, f"the previous handoff ({previous.step})", field)
 
 
 def check_test_time(
@@ -81,8 +91,6 @@ def check_test_time(
     check_not_ahead(ctx, at, field)
     started = last_handoff(session, order, CustodyStep.START_MANUFACTURING)
     if started is not None:
-        check_not_before(at, started.at, "the start of manufacturing of this batch", field)
+        check_not_before(ctx, at, started.at, "the start of manufacturing of this batch", field)
     else:
-        check_not_before(
-            at, order.created_at - ctx.settings.clock_skew, "the order's creation", field
-        )
+        check_not_before(ctx, at, order.created_at, "the order's creation", field)
