@@ -325,6 +325,9 @@ def test_a_method_not_allowed_says_which_are(api: Api) -> None:
     assert_problem(response, 405)
     assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
     assert api.client.delete("/healthz").headers["Allow"] == "GET"
+    page = api.client.put("/login")
+    assert page.status_code == 405 and page.headers["content-type"].startswith("text/html")
+    assert set(page.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
 
 
 def test_the_document_states_date_bounds_and_lengths(api: Api) -> None:
