@@ -44,6 +44,7 @@ from cartnet.api import create_app
 from cartnet.ledger.roles import Role
 from cartnet.service import accounts, security
 from cartnet.service.context import ServiceContext
+from cartnet.service.credentials import token_key
 from cartnet.service.schemas import NewUser
 from cartnet.service.security import token_hash
 from cartnet.service.settings import ServiceSettings, new_key
@@ -140,6 +141,8 @@ NOT_MY_SIGNATURE = [{"username": "nobody-signs-here", "password": "not the passw
 """Passes validation; a role that may take a signed step gets 422 (first signature must
 be the caller's own) after the authority check, so nothing is signed."""
 UNKNOWN_ORDER = "ord_00000000000000000000"
+UNKNOWN_COSIGNATURE = "csr_00000000000000000000"
+"""No request to co-sign exists: signing or withdrawing it is refused alike (403) for all."""
 OPERATOR_SIGNS = {"username": OPERATOR, "password": PASSWORD}
 
 
@@ -254,7 +257,7 @@ def world(
                 for name, (role, center, site, printed) in USERS.items()
             }
             with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
-                w = World(client, ctx, bystander=users["bystander"].id)
+                w = World(client, ctx, bystander=users["bystander"].user.id)
                 for name in ROLE_CALLERS:
                     w.tokens[name] = w.log_in(name)
                 _dead_tokens(w)
@@ -266,19 +269,19 @@ def world(
 
 def _dead_tokens(w: World) -> None:
     """The coordinator's tokens that no longer work: one expired, one revoked (logout)."""
-    real_clock = w.ctx.clock
-    lifetime = w.ctx.settings.token_lifetime
-    w.ctx.clock = lambda: real_clock() - lifetime - timedelta(hours=1)
-    try:
-        w.tokens[EXPIRED] = w.log_in(COORDINATOR)
-    finally:
-        w.ctx.clock = real_clock
+    w.tokens[EXPIRED] = w.log_in(COORDINATOR)
+    key = token_key(w.ctx)
+    with w.ctx.sessions() as session, session.begin():
+        # Expired by time passing (the audit trail's clock only moves forward).
+        token = session.get(TokenRow, token_hash(w.tokens[EXPIRED], key))
+        assert token is not None
+        token.expires_at = datetime.now(UTC) - timedelta(hours=1)
     w.tokens[REVOKED] = w.log_in(COORDINATOR)
     out = w.client.delete(V1 + "/auth/tokens/current", headers=w.headers(REVOKED))
     assert out.status_code == 204, out.text
     with w.ctx.sessions() as session:
-        expired = session.get(TokenRow, token_hash(w.tokens[EXPIRED]))
-        revoked = session.get(TokenRow, token_hash(w.tokens[REVOKED]))
+        expired = session.get(TokenRow, token_hash(w.tokens[EXPIRED], key))
+        revoked = session.get(TokenRow, token_hash(w.tokens[REVOKED], key))
         assert expired is not None and expired.revoked_at is None
         assert expired.expires_at < datetime.now(UTC)
         assert revoked is not None and revoked.revoked_at is not None
@@ -414,6 +417,15 @@ def _login_body(w: World, caller: str) -> Any:
     return {"username": COORDINATOR if caller in UNAUTHENTICATED else caller, "password": PASSWORD}
 
 
+def _enrolment_body(w: World, caller: str) -> Any:
+    made = accounts.create_user(
+        w.ctx,
+        accounts.SYSTEM,
+        NewUser(username=f"enrol-{caller}", printed_name=f"Enrol {caller}", role=Role.PLANNER),
+    )
+    return {"token": made.enrolment_token, "password": PASSWORD}
+
+
 def _scan(order: str, **extra: Any) -> Body:
     def body(w: World, caller: str) -> Any:
         return {
@@ -445,6 +457,20 @@ def _later(w: World, days: int) -> str:
 
 CASES: tuple[Case, ...] = (
     case("GET", "/healthz", EVERYONE, "liveness needs no token", public=True),
+    case("GET", "/cosignatures", EVERYONE, "anyone sees what awaits their co-signature"),
+    case(
+        "POST",
+        "/cosignatures/{request_id}/sign",
+        frozenset(),
+        "an unknown request: refused alike, whoever asks",
+        body=lambda w, c: {"password": PASSWORD, "meaning": "responsibility"},
+    ),
+    case(
+        "POST",
+        "/cosignatures/{request_id}/withdraw",
+        frozenset(),
+        "an unknown request: refused alike, whoever asks",
+    ),
     case(
         "POST",
         "/auth/tokens",
@@ -469,12 +495,41 @@ CASES: tuple[Case, ...] = (
         body=lambda w, c: {
             "username": "matrix-newcomer",
             "printed_name": "Nina Newcomer",
-            "password": PASSWORD,
             "role": "planner",
         },
     ),
     case("GET", "/users", frozenset({ADMIN}), "admin: accounts"),
     case("DELETE", "/users/{user_id}/tokens", frozenset({ADMIN}), "admin: accounts"),
+    case(
+        "PATCH",
+        "/users/{user_id}",
+        frozenset({ADMIN}),
+        "admin: accounts",
+        body=lambda w, c: {"printed_name": "Bea Bystander", "reason": "matrix"},
+    ),
+    case("POST", "/users/{user_id}/approval", frozenset({ADMIN}), "admin: second approval"),
+    case("POST", "/users/{user_id}/password-reset", frozenset({ADMIN}), "admin: accounts"),
+    case("DELETE", "/users/{user_id}/lockout", frozenset({ADMIN}), "admin: accounts"),
+    case(
+        "POST",
+        "/auth/enrolment",
+        EVERYONE,
+        "enrolling needs the one-time token, not a login",
+        public=True,
+        body=_enrolment_body,
+    ),
+    case(
+        "POST",
+        "/auth/password",
+        EVERYONE,
+        "changing one's password needs the old one, not a token",
+        public=True,
+        body=lambda w, c: {
+            "username": _login_body(w, c)["username"],
+            "old_password": PASSWORD,
+            "new_password": PASSWORD,
+        },
+    ),
     case(
         "POST",
         "/orders",
@@ -654,6 +709,7 @@ def call(w: World, c: Case, caller: str, order_id: str | None = None) -> httpx.R
         order_id=order_id or w.orders[c.order]["id"],
         shipment_id=w.shipment,
         exception_id=w.exception,
+        request_id=UNKNOWN_COSIGNATURE,
         user_id=w.bystander,
         site=SITE,
     )
@@ -790,20 +846,13 @@ def test_reading_patient_identity_is_the_own_centers_and_audited(world: World) -
     assert entry["changes"] == [], "a read entry records who looked, not what they saw"
 
 
-@pytest.mark.parametrize(
-    ("cosigner", "accepted"),
-    [
-        ("coordinator2", True),
-        ("other_coordinator", False),
-        ("other_qa", False),
-        ("admin", False),
-    ],
-)
-def test_a_cosigner_must_be_allowed_to_act_on_the_order(
-    world: World, cosigner: str, accepted: bool
+@pytest.mark.parametrize("cosigner", ["coordinator2", "other_coordinator", "other_qa", "admin"])
+def test_a_cosigner_in_the_request_is_refused_and_named_nowhere(
+    world: World, cosigner: str
 ) -> None:
-    """A second signature is an authority check too (21 CFR 11.10(g)): someone who cannot
-    even see the order (404) must not verify its collection."""
+    """Another person's password never travels in my request (issue 13, finding 5): a
+    co-signer there is refused alike whoever it is, and the answer names no one
+    (finding 10); co-signers sign in their own session (tests/api/test_cosignatures.py)."""
     earliest = (world.ctx.today() + timedelta(days=4)).isoformat()
     patient = {
         "given_name": "Cosmo",
@@ -840,12 +889,8 @@ def test_a_cosigner_must_be_allowed_to_act_on_the_order(
         },
     )
     state = world.get(COORDINATOR, f"/orders/{oid}").json()["state"]
-    if accepted:
-        assert signed.status_code == 201, signed.text
-        assert state == "apheresis_collected"
-    else:
-        assert signed.status_code in (403, 404), (
-            f"{cosigner} co-signed dana-farber's collection: {signed.status_code} "
-            f"{signed.text[:300]}"
-        )
-        assert state == "booked"
+    assert signed.status_code == 422, signed.text
+    problem = signed.json()
+    assert problem["field"] == "signatures.1" and "own session" in problem["detail"]
+    assert USERS[cosigner][3] not in signed.text and cosigner not in problem["detail"]
+    assert state == "booked"

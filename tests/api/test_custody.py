@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -444,7 +444,12 @@ def test_signed_steps_check_who_signs_and_bind_the_signatures_to_the_step(
     assert_problem(
         post("coordinator", "collection", api.sign("logistics")), 422, field="signatures.0.username"
     )
-    assert_problem(post("coordinator", "collection", api.sign("coordinator", "nobody")), 401)
+    # Another person's password never travels in my request (issue 13, finding 5).
+    assert_problem(
+        post("coordinator", "collection", api.sign("coordinator", "nobody")),
+        422,
+        field="signatures.1",
+    )
     assert steps() == 1, "only the booking step exists"
     assert count(api, select(func.count()).select_from(SignatureRow)) == 0
     assert api.get("coordinator", f"/orders/{oid}").json()["state"] == "booked"
@@ -456,27 +461,30 @@ def test_signed_steps_check_who_signs_and_bind_the_signatures_to_the_step(
     handed = post("logistics", "handover_to_courier", api.sign("logistics"))
     assert handed.status_code == 201, handed.text
 
-    # Receipt at a US site needs two different people.
-    assert_problem(
-        post("operator", "receipt_at_site", api.sign("operator")), 422, field="signatures"
-    )
+    # Receipt at a US site needs two different people, each in their own session.
     assert_problem(
         post("operator", "receipt_at_site", api.sign("operator", "operator")),
         422,
-        field="signatures",
+        field="signatures.1",
     )
     assert_problem(
-        post("operator", "receipt_at_site", api.sign("operator2", "operator")),
+        post("operator", "receipt_at_site", api.sign("operator2")),
         422,
         field="signatures.0.username",
     )
     assert api.get("coordinator", f"/orders/{oid}").json()["state"] == "shipped_to_site"
-    at = "2026-03-02T09:15:00+01:00"
-    received = post(
-        "operator", "receipt_at_site", api.sign("operator", "operator2"), at=at, place="goods in"
+    at = datetime.now(timezone(timedelta(hours=1))).isoformat()
+    first = post("operator", "receipt_at_site", api.sign("operator"), at=at, place="goods in")
+    assert first.status_code == 202, first.text
+    assert api.get("coordinator", f"/orders/{oid}").json()["state"] == "shipped_to_site"
+    pending = first.json()["pending"]
+    received = api.post(
+        "operator2",
+        f"/cosignatures/{pending['id']}/sign",
+        {"password": PASSWORD, "meaning": "responsibility"},
     )
-    assert received.status_code == 201, received.text
-    result = received.json()
+    assert received.status_code == 200, received.text
+    result = received.json()["result"]
     assert result["order"]["state"] == "received_at_site"
     step = result["step"]
     signatures = step["signatures"]

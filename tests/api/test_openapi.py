@@ -301,7 +301,13 @@ def operations_of(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str
                 yield method.upper(), path, operation
 
 
-PUBLIC = {("GET", "/healthz"), ("POST", "/api/v1/auth/tokens")}
+PUBLIC = {
+    ("GET", "/healthz"),
+    ("POST", "/api/v1/auth/tokens"),
+    ("POST", "/api/v1/auth/enrolment"),
+    ("POST", "/api/v1/auth/password"),
+}
+"""Operations without a bearer token: a password or a one-time enrolment token instead."""
 ANY_ROLE = {("GET", "/api/v1/me"), ("DELETE", "/api/v1/auth/tokens/current")}
 """Operations every authenticated user may call: they cannot answer 403."""
 
@@ -347,7 +353,7 @@ def test_every_operation_documents_its_success_and_its_errors(document: dict[str
         secured = (method, path) not in PUBLIC
         if secured != bool(operation.get("security")):
             gaps.append(f"{label}: security is {operation.get('security')!r}")
-        if secured or path == "/api/v1/auth/tokens":
+        if secured or path.startswith("/api/v1/auth/"):
             needed["401"] = "a token or password refused"
         if secured and (method, path) not in ANY_ROLE:
             needed["403"] = "a role that may not"

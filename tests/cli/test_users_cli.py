@@ -37,7 +37,7 @@ def test_create_list_and_revoke(environment: Path, database_url: str) -> None:
         "--name",
         "Carla Ruiz",
         "--password",
-        "long enough pw",
+        "long enough passphrase",
         "--db",
         database_url,
     )
@@ -57,14 +57,14 @@ def test_create_list_and_revoke(environment: Path, database_url: str) -> None:
         (["--role", "center_coordinator", "--center", "nowhere"], "unknown treatment center"),
         (["--role", "site_operator"], "needs a manufacturing site"),
         (["--role", "admin", "--site", "leipzig"], "has no site"),
-        (["--role", "admin", "--password", "short"], "at least 12 characters"),
+        (["--role", "admin", "--password", "short"], "at least 15 characters"),
         (["--role", "wizard"], "wizard"),
     ],
 )
 def test_bad_accounts_are_refused_cleanly(
     environment: Path, database_url: str, args: list[str], message: str
 ) -> None:
-    options = args if "--password" in args else [*args, "--password", "long enough pw"]
+    options = args if "--password" in args else [*args, "--password", "long enough passphrase"]
     result = _users("create", "someone", "--name", "Some One", *options, "--db", database_url)
     assert result.exit_code != 0
     assert message in result.output
@@ -82,14 +82,65 @@ def test_a_taken_username_and_foreign_keys_are_refused(
         "--name",
         "Ada",
         "--password",
-        "long enough pw",
+        "long enough passphrase",
         "--db",
         database_url,
     ]
     assert _users(*ok).exit_code == 0
     again = _users(*ok)
     assert again.exit_code == 1 and "username 'ada' is taken" in again.output
+    upper = _users("create", "ADA", *ok[2:])
+    assert upper.exit_code == 1 and "is taken (as 'ada')" in upper.output
     monkeypatch.setenv("CARTNET_PATIENT_KEY", new_key())
     other = _users("list", "--db", database_url)
     assert other.exit_code == 1
     assert "patient key is not the one this database was written with" in other.output
+
+
+def test_the_account_lifecycle_from_the_command_line(environment: Path, database_url: str) -> None:
+    """Create without a password (enrolment token), enrol, disable, enable, set a role,
+    reset the password, lift a lockout: each a clean command, audited and verified."""
+    made = _users("create", "Quinn", "--role", "planner", "--name", "Quinn Q", "--db", database_url)
+    assert made.exit_code == 0, made.output
+    found = re.search(r"enrolment token for Quinn \(one use, until [^)]+\): (\S+)", made.output)
+    assert found is not None, made.output
+    listed = _users("list", "--db", database_url)
+    assert "not enrolled" in listed.output
+    weak = runner.invoke(
+        app,
+        ["users", "enrol", found.group(1), "--db", database_url],
+        input="1q2w3e4r5t6y7u8i\n1q2w3e4r5t6y7u8i\n",
+    )
+    assert weak.exit_code == 1 and "commonly used" in weak.output, weak.output
+    bad = runner.invoke(
+        app,
+        ["users", "enrol", found.group(1), "--db", database_url],
+        input="quinn likes long walks\nquinn likes long walks\n",
+    )
+    assert bad.exit_code == 1 and "may not contain the username" in bad.output
+    good = runner.invoke(
+        app,
+        ["users", "enrol", found.group(1), "--db", database_url],
+        input="violet tram orbit saffron\nviolet tram orbit saffron\n",
+    )
+    assert good.exit_code == 0 and "quinn enrolled" in good.output.casefold(), good.output
+    reuse = runner.invoke(
+        app,
+        ["users", "enrol", found.group(1), "--db", database_url],
+        input="violet tram orbit saffron\nviolet tram orbit saffron\n",
+    )
+    assert reuse.exit_code == 1 and "unknown or expired enrolment token" in reuse.output
+    for args, said in [
+        (["disable", "quinn", "--reason", "left"], "quinn: planner, disabled"),
+        (["enable", "QUINN", "--reason", "back"], "Quinn: planner, active"),
+        (["set-role", "quinn", "--role", "logistics", "--reason", "moved"], "logistics, active"),
+        (["set-role", "quinn", "--role", "qa", "--reason", "x"], "needs a manufacturing site"),
+        (["unlock", "quinn"], "lockout lifted"),
+        (["reset-password", "quinn", "--reason", "forgot"], "enrolment token for Quinn"),
+    ]:
+        result = _users(*args, "--db", database_url)
+        assert said.casefold() in result.output.casefold(), (args, result.output)
+    listed = _users("list", "--db", database_url)
+    assert re.search(r"Quinn\s+logistics\s+Quinn Q \(not enrolled\)", listed.output), listed.output
+    verified = runner.invoke(app, ["audit", "verify", "--db", database_url])
+    assert verified.exit_code == 0, verified.output

@@ -37,7 +37,7 @@ def keyed(din: DonationIdentificationNumber) -> str:
 
 
 def test_domain_worked_example() -> None:
-    """DOMAIN.md: G123498654321 has check character H and type 3 flags 77."""
+    """The worked example of docs/background/domain.md §2: check character H, flags 77."""
     din = DonationIdentificationNumber.parse("G123498654321")
     assert (din.facility, din.year, din.sequence) == (FacilityId("G1234"), 98, 654_321)
     assert din.check_character == "H"

@@ -76,7 +76,7 @@ def any_reason(rule: Transition) -> tuple[ReasonCode | None, str | None]:
 
 
 def test_main_path_from_enrolled_to_infused() -> None:
-    """The vein-to-vein path of DOMAIN.md §1 takes the order from enrolled to infused."""
+    """The vein-to-vein path (docs/background/domain.md §1): enrolled to infused."""
     state = INITIAL_STATE
     visited = [state]
     for event in MAIN_PATH:

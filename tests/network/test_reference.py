@@ -1,4 +1,4 @@
-"""The packaged kymriah-2020 reference network: what the seed and DOMAIN.md say it is."""
+"""The packaged kymriah-2020 reference network as the seed and the domain page describe it."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_every_figure_says_where_it_comes_from(kymriah: Network) -> None:
 
 
 def test_demand_is_a_plausible_2020_2021_volume(kymriah: Network) -> None:
-    """DOMAIN.md: >5,000 patients treated by mid-2021; 2020 sales of USD 474M."""
+    """docs/background/domain.md §4: >5,000 patients treated by mid-2021; 2020 sales of USD 474M."""
     assert 1_200 <= kymriah.annual_demand() <= 2_500
     markets = {c.market for c in kymriah.treatment_centers}
     assert markets == {"US", "EU", "CH", "UK", "JP", "CN", "AU", "CA"}

@@ -174,10 +174,10 @@ class Watched:
         self.page.get_by_role("button", name="Log out").click()
         self.page.wait_for_url("**/login")
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, *, full_page: bool = True) -> None:
         """A screenshot of the page as a test artifact (and for the README if asked)."""
         if self.shots is not None:
-            self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+            self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=full_page)
         if os.environ.get("CARTNET_UPDATE_SCREENSHOTS") and self.shots is not None:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(self.shots / f"{name}.png", SCREENSHOTS / f"{name}.png")

@@ -19,7 +19,7 @@ ROLE_HOMES = {
     "operator": ("/site", "My site"),
     "qa": ("/qa", "Quality"),
     "logistics": ("/logistics", "Shipments"),
-    "planner": ("/orders", "Orders"),
+    "planner": ("/tower", "Control tower"),
     "admin": ("/users", "Users"),
 }
 

@@ -381,37 +381,57 @@ def test_free_text_is_shown_as_text(portal: Portal) -> None:
     assert scanned.status_code == 409 and XSS[0] not in scanned.text
 
 
-def test_a_second_signer_signs_where_the_country_asks_for_two(portal: Portal) -> None:
-    """With two signatures configured for a US step, the form asks for a co-signer."""
+def test_a_second_signer_signs_in_their_own_session_where_the_country_asks_for_two(
+    portal: Portal,
+) -> None:
+    """Two signatures for a US receipt: the operator signs, the step awaits; a second
+    operator co-signs on their Signatures page; QA of the site may not (issue 13, #5)."""
     portal.ctx.signature_policy = SignaturePolicy.from_mapping({"receive_at_site": {"US": 2}})
     order = portal.booked()
     assert step(portal, "coordinator", order, "collection").status_code == 303
     assert step(portal, "logistics", order, "handover_to_courier").status_code == 303
     form = portal.as_user("operator").get(f"/orders/{order.id}/custody/receipt_at_site")
-    assert "Independent signature 2 of 2" in form.text
-    assert 'name="cosigner_1_password"' in form.text
+    assert "awaits co-signature" in form.text and "site operator" in form.text
+    assert "cosigner_1" not in form.text, "no field for another person's password"
 
-    alone = step(portal, "operator", order, "receipt_at_site")
-    assert alone.status_code == 422 and "2 independent signatures" in alone.text
-    wrong = step(
-        portal,
-        "operator",
-        order,
-        "receipt_at_site",
-        cosigner_1_username="operator2",
-        cosigner_1_password="not hers",
-    )
-    assert wrong.status_code == 401 and 'id="e-cosigner_1_password"' in wrong.text
-    assert 'value="operator2"' in wrong.text and "not hers" not in wrong.text
+    first = step(portal, "operator", order, "receipt_at_site")
+    assert first.status_code == 303 and first.headers["location"].startswith("/signatures#csr_")
+    request_id = first.headers["location"].split("#")[1]
     assert state(portal, order.id) is OrderState.SHIPPED_TO_SITE
-    both = step(
-        portal,
-        "operator",
-        order,
-        "receipt_at_site",
-        cosigner_1_username="operator2",
-        cosigner_1_password=PASSWORD,
-    )
-    assert both.status_code == 303, both.text
+    mine = portal.as_user("operator").get("/signatures")
+    assert f'action="/signatures/{request_id}/withdraw"' in mine.text
+    assert f'action="/signatures/{request_id}/sign"' not in mine.text
+    assert f"/signatures/{request_id}/sign" not in portal.as_user("qa").get("/signatures").text
+    page = portal.as_user("operator2").get("/signatures")
+    assert f'action="/signatures/{request_id}/sign"' in page.text
+    assert "Sam Operator" in page.text and 'value="responsibility"' in page.text
+    assert 'href="/signatures"' in page.text, "the navigation links the page"
+
+    sign = f"/signatures/{request_id}/sign"
+    field = f'id="e-password_{request_id}"'
+    wrong = portal.post("operator2", sign, {"password": "not hers", "meaning": "responsibility"})
+    assert wrong.status_code == 403 and field in wrong.text and "not hers" not in wrong.text
+    outsider = portal.post("qa", sign, {"password": PASSWORD, "meaning": "responsibility"})
+    assert outsider.status_code == 403
+    said = re.compile(r'(?:id="e-password_[^"]+"|role="alert")>([^<]+)<')
+    assert said.findall(wrong.text) == said.findall(outsider.text) != [], "refused alike"
+    assert state(portal, order.id) is OrderState.SHIPPED_TO_SITE
+
+    done = portal.post("operator2", sign, {"password": PASSWORD, "meaning": "responsibility"})
+    assert done.status_code == 303 and done.headers["location"] == f"/orders/{order.id}"
+    assert state(portal, order.id) is OrderState.RECEIVED_AT_SITE
     signed = orders.order_steps(portal.ctx, portal.principal("qa"), order.id)[-1].signatures
     assert [s.printed_name for s in signed] == ["Sam Operator", "Sue Second"]
+    assert request_id not in portal.as_user("operator").get("/signatures").text
+
+
+def test_the_first_signer_withdraws_a_step_awaiting_co_signature(portal: Portal) -> None:
+    """A withdrawn step leaves the order where it was and can no longer be co-signed."""
+    portal.ctx.signature_policy = SignaturePolicy.from_mapping({"collect_apheresis": {"US": 2}})
+    order = portal.booked()
+    first = step(portal, "coordinator", order, "collection")
+    request_id = first.headers["location"].split("#")[1]
+    withdrawn = portal.post("coordinator", f"/signatures/{request_id}/withdraw")
+    assert withdrawn.status_code == 303
+    assert request_id not in portal.as_user("coordinator").get("/signatures").text
+    assert state(portal, order.id) is OrderState.BOOKED

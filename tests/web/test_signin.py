@@ -20,7 +20,7 @@ from cartnet.web.page import SESSION_COOKIE
 def test_each_role_lands_on_its_home_page(portal: Portal) -> None:
     """After login every role is sent to its own page, which names the user."""
     homes = {"coordinator": "/center", "operator": "/site", "qa": "/qa", "logistics": "/logistics",
-             "planner": "/orders", "admin": "/users"}  # fmt: skip
+             "planner": "/tower", "admin": "/users"}  # fmt: skip
     for user, home in homes.items():
         client = portal.as_user(user)
         response = client.get("/", follow_redirects=False)
@@ -191,3 +191,50 @@ def test_a_role_sees_links_only_to_what_it_may_do(portal: Portal) -> None:
     planner = portal.as_user("planner").get(f"/orders/{order.id}").text
     assert f"/orders/{order.id}/custody/collection" not in planner
     assert f"/orders/{order.id}/cancel" in planner
+
+
+def test_a_throttled_login_shows_the_wait_and_sends_retry_after(portal: Portal) -> None:
+    """Issue 13, finding 1: the portal's login answers 429 with Retry-After, too."""
+    client = TestClient(portal.app, raise_server_exceptions=False)
+    frozen = portal.ctx.now()
+    portal.ctx.clock = lambda: frozen  # the 4th try comes within the 1 s back-off
+    for attempt in range(4):
+        form = client.get("/login")
+        token = CSRF.search(form.text)
+        assert token is not None
+        response = client.post(
+            "/login",
+            data={"username": "qa", "password": "wrong wrong", "csrf_token": token.group(1)},
+            follow_redirects=False,
+        )
+        assert response.status_code == (429 if attempt == 3 else 401), response.text
+    assert response.headers["retry-after"] == "1"
+    assert "too many failed logins" in response.text
+
+
+def test_a_new_account_sets_its_password_on_the_enrolment_page(portal: Portal) -> None:
+    """Issue 13, finding 6: the person, not the administrator, chooses the password."""
+    from cartnet.ledger.roles import Role
+    from cartnet.service import accounts
+    from cartnet.service.schemas import NewUser
+
+    made = accounts.create_user(
+        portal.ctx,
+        accounts.SYSTEM,
+        NewUser(username="newbie", printed_name="Nell Newbie", role=Role.PLANNER),
+    )
+    client = TestClient(portal.app, raise_server_exceptions=False)
+    form = client.get("/enrol")
+    assert form.status_code == 200 and "Set your password" in form.text
+    token = CSRF.search(form.text)
+    assert token is not None
+    data = {"token": made.enrolment_token, "csrf_token": token.group(1)}
+    weak = client.post("/enrol", data={**data, "password": "nell newbie rocks!"})
+    assert weak.status_code == 422 and "name" in weak.text
+    done = client.post(
+        "/enrol", data={**data, "password": "amber kettle sonnet"}, follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/login"
+    assert (
+        accounts.check_credentials(portal.ctx, "NEWBIE", "amber kettle sonnet").username == "newbie"
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -11,10 +13,12 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartnet import __version__
-from cartnet.api import accounts, network, orders
+from cartnet.api import accounts, cosignatures, network, orders
+from cartnet.api.headers import SecurityHeaders
 from cartnet.api.problems import (
     PROBLEM_TYPE,
     UNAVAILABLE,
@@ -23,27 +27,48 @@ from cartnet.api.problems import (
     problem_response,
 )
 from cartnet.service.context import ServiceContext
-from cartnet.service.errors import ServiceError
+from cartnet.service.errors import ServiceError, TooManyRequests
+from cartnet.service.job_runner import JobRunner
 from cartnet.web import error_page, is_portal, mount_portal
 
 log = logging.getLogger("cartnet.api")
 API_PREFIX = "/api/v1"
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+@asynccontextmanager
+async def _job_runner(app: FastAPI) -> AsyncIterator[None]:
+    """Run the planners' background jobs while the server runs (``job_slots`` of them)."""
+    ctx: ServiceContext = app.state.ctx
+    settings = ctx.settings
+    runner = JobRunner(
+        ctx, slots=settings.job_slots, workers=settings.job_workers, scheduler=settings.scheduler
+    )
+    app.state.jobs = runner
+    if settings.job_slots:
+        runner.start()
+    try:
+        yield
+    finally:
+        runner.stop()
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
     """The API over one service context (its database, network and keys)."""
     app = FastAPI(
+        lifespan=_job_runner,
         title="cartnet",
         version=__version__,
         summary="Orchestration of autologous CAR-T therapies: orders, chain of identity "
         "and custody, audit trail",
-        description="Every endpoint but `/healthz` and `POST /api/v1/auth/tokens` needs a "
-        "bearer token. Errors are RFC 9457 problem details.",
+        description="Every endpoint but `/healthz`, `POST /api/v1/auth/tokens`, "
+        "`/auth/enrolment` and `/auth/password` needs a bearer token. Errors are RFC 9457 "
+        "problem details; 429 (with `Retry-After`) after too many failed logins.",
         docs_url=None,
         redoc_url=None,
     )
     app.state.ctx = ctx
-    for module in (accounts, orders, network):
+    for module in (accounts, orders, cosignatures, network):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/healthz", tags=["health"], responses=UNAVAILABLE)
@@ -55,11 +80,15 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     mount_portal(app)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, err: ServiceError) -> Response:
         if is_portal(request):
-            return error_page(request, err.status, err.title, err.detail)
+            page = error_page(request, err.status, err.title, err.detail)
+            if isinstance(err, TooManyRequests):
+                page.headers["Retry-After"] = str(err.retry_after)
+            return page
         return problem_response(
             err.status,
             err.title,
@@ -67,7 +96,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             instance=request.url.path,
             code=err.code,
             field=err.field,
-            headers={"WWW-Authenticate": "Bearer"} if err.status == 401 else None,
+            headers=error_headers(err),
         )
 
     @app.exception_handler(RequestValidationError)
@@ -97,10 +126,31 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        headers = dict(err.headers or {})
+        if err.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         if is_portal(request):
-            return error_page(request, err.status_code, _title(err.status_code), str(err.detail))
+            page = error_page(request, err.status_code, _title(err.status_code), str(err.detail))
+            page.headers.update(headers)
+            return page
+        if err.status_code == 400 and err.__cause__ is not None:
+            # FastAPI could not parse the body: JSON nested deeper than the parser goes.
+            deep = isinstance(err.__cause__, RecursionError)
+            return problem_response(
+                400,
+                "Malformed JSON",
+                "the request body is nested too deeply to be read"
+                if deep
+                else "the request body cannot be read as JSON",
+                instance=request.url.path,
+                field="body",
+            )
         return problem_response(
-            err.status_code, _title(err.status_code), str(err.detail), instance=request.url.path
+            err.status_code,
+            _title(err.status_code),
+            str(err.detail),
+            instance=request.url.path,
+            headers=headers or None,
         )
 
     @app.exception_handler(DataError)
@@ -239,6 +289,29 @@ def _field_problem(error: dict[str, Any]) -> FieldProblem:
     else:
         name = ".".join(location) or "body"
     return FieldProblem(field=name, message=str(error.get("msg", "invalid")))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (RFC 9110 15.5.6: a 405 lists them).
+
+    Starlette answers 405 from the first route whose path matched, so its ``Allow``
+    names that route's methods only (``POST`` for ``/orders``, which also has ``GET``).
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+
+
+def error_headers(err: ServiceError) -> dict[str, str] | None:
+    """``WWW-Authenticate`` on 401, ``Retry-After`` when a limit says when to retry."""
+    if err.status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(err, TooManyRequests):
+        return {"Retry-After": str(err.retry_after)}
+    return None
 
 
 def _title(status: int) -> str:

@@ -18,7 +18,8 @@ IDENTIFIER = r"^[!-~]+$"
 bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/tokens")
 
 
-def context(request: Request) -> ServiceContext:
+async def context(request: Request) -> ServiceContext:
+    """The service context (async: FastAPI runs it on the event loop, no thread)."""
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
@@ -37,6 +38,12 @@ def principal(
 
 
 Caller = Annotated[Principal, Depends(principal)]
+
+
+async def client_address(request: Request) -> str:
+    """The client's address as the server saw it (behind a proxy: as uvicorn's
+    ``--forwarded-allow-ips`` lets it read ``X-Forwarded-For``); throttles count by it."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def raw_token(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from cartnet.api.deps import IDENTIFIER, Caller, Context
-from cartnet.api.problems import READ, WRITE
+from cartnet.api.problems import READ, SCANS_LIMITED, SIGNED, WRITE
 from cartnet.identity.labels import render_label
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderEvent, OrderState
@@ -20,6 +19,7 @@ from cartnet.service.schemas import (
     CloseException,
     CustodyRequest,
     CustodyView,
+    Day,
     EventRequest,
     ExceptionView,
     NewOrder,
@@ -91,7 +91,7 @@ def offers(
     order_id: OrderId,
     k: Annotated[int, Query(ge=1, le=50)] = 5,
     per_site: Annotated[int, Query(ge=1, le=10)] = 1,
-    earliest_apheresis: date | None = None,
+    earliest_apheresis: Day | None = None,
 ) -> OfferList:
     """The best slot chains now, across the network, and why other sites cannot."""
     return orders.offers(
@@ -137,20 +137,38 @@ def patient_lost(ctx: Context, caller: Caller, order_id: OrderId, body: Reason) 
     return orders.close(ctx, caller, order_id, OrderEvent.RECORD_PATIENT_LOST, body)
 
 
-@router.post("/{order_id}/events", response_model=StepResult, responses=WRITE)
-def event(ctx: Context, caller: Caller, order_id: OrderId, body: EventRequest) -> StepResult:
-    """Finish manufacturing, report OOS, or decide after OOS; signed where required."""
-    return orders.apply_event(ctx, caller, order_id, body)
+@router.post("/{order_id}/events", response_model=StepResult, responses=SIGNED)
+def event(
+    ctx: Context, caller: Caller, order_id: OrderId, body: EventRequest, response: Response
+) -> StepResult:
+    """Finish manufacturing, report OOS, or decide after OOS; signed where required.
+
+    ``202`` with ``pending`` when the step awaits co-signature (see ``/cosignatures``).
+    """
+    return _accepted(response, orders.apply_event(ctx, caller, order_id, body))
+
+
+def _accepted(response: Response, result: StepResult) -> StepResult:
+    """A step that awaits co-signature was accepted, not taken: 202."""
+    if result.pending is not None:
+        response.status_code = 202
+    return result
 
 
 @router.post(
-    "/{order_id}/custody-events", response_model=StepResult, status_code=201, responses=WRITE
+    "/{order_id}/custody-events",
+    response_model=StepResult,
+    status_code=201,
+    responses={**SIGNED, **SCANS_LIMITED},
 )
 def custody_event(
-    ctx: Context, caller: Caller, order_id: OrderId, body: CustodyRequest
+    ctx: Context, caller: Caller, order_id: OrderId, body: CustodyRequest, response: Response
 ) -> StepResult:
-    """Record a handoff. A scan of another identifier is refused (409) and kept."""
-    return custody.record_custody(ctx, caller, order_id, body)
+    """Record a handoff. A scan of another identifier is refused (409) and kept.
+
+    ``202`` with ``pending`` when the step awaits co-signature (see ``/cosignatures``).
+    """
+    return _accepted(response, custody.record_custody(ctx, caller, order_id, body))
 
 
 @router.get("/{order_id}/custody-events", response_model=list[CustodyView], responses=READ)
@@ -175,16 +193,26 @@ def qc_results(ctx: Context, caller: Caller, order_id: OrderId) -> list[QcResult
     return quality.qc_results(ctx, caller, order_id)
 
 
-@router.post("/{order_id}/release", response_model=StepResult, responses=WRITE)
-def release(ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest) -> StepResult:
+@router.post(
+    "/{order_id}/release", response_model=StepResult, responses={**SIGNED, **SCANS_LIMITED}
+)
+def release(
+    ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest, response: Response
+) -> StepResult:
     """QA batch release with e-signature (password re-entry); QC must have passed."""
-    return custody.record_signed_step(ctx, caller, order_id, CustodyStep.RELEASE, body)
+    result = custody.record_signed_step(ctx, caller, order_id, CustodyStep.RELEASE, body)
+    return _accepted(response, result)
 
 
-@router.post("/{order_id}/infusion", response_model=StepResult, responses=WRITE)
-def infusion(ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest) -> StepResult:
+@router.post(
+    "/{order_id}/infusion", response_model=StepResult, responses={**SIGNED, **SCANS_LIMITED}
+)
+def infusion(
+    ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest, response: Response
+) -> StepResult:
     """Record the infusion, after a bedside scan of the bag, with e-signature."""
-    return custody.record_signed_step(ctx, caller, order_id, CustodyStep.INFUSION, body)
+    result = custody.record_signed_step(ctx, caller, order_id, CustodyStep.INFUSION, body)
+    return _accepted(response, result)
 
 
 @router.post("/{order_id}/shipments", response_model=ShipmentView, status_code=201, responses=WRITE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cartnet import __version__
-from cartnet.cli import db, design, network, schedule, serve, twin
+from cartnet.cli import db, design, network, schedule, serve, twin, users
 
 app = typer.Typer(
     name="cartnet",
@@ -16,7 +16,7 @@ app = typer.Typer(
 app.add_typer(network.app, name="network")
 app.add_typer(db.db_app, name="db")
 app.add_typer(db.audit_app, name="audit")
-app.add_typer(serve.users_app, name="users")
+app.add_typer(users.users_app, name="users")
 app.command()(serve.serve)
 app.command()(twin.simulate)
 app.command()(twin.compare)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from cartnet.cli.common import err, fail, out
+from cartnet.service.credentials import credential_problems
 from cartnet.service.settings import existing_key
 from cartnet.store import (
     AuditRepository,
@@ -82,6 +83,7 @@ def audit_verify(db: str | None = DB_OPTION) -> None:
             problems += record_problems(
                 session, None if signing_key is None else signing_key.encode()
             )
+            problems += credential_problems(session, signing_key)
             count = repository.count(session)
     except ChainHeadMissingError as e:
         fail(str(e))

@@ -1,4 +1,4 @@
-"""``cartnet serve`` and ``cartnet users``: run the orchestration service, manage accounts.
+"""``cartnet serve``: run the orchestration service.
 
 Settings come from options, then ``CARTNET_*`` environment variables; the keys that
 seal patient identity and e-signatures are made on first start in the user data
@@ -12,22 +12,18 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cartnet.cli.common import err, fail, out
+from cartnet.cli.common import err, fail
 from cartnet.cli.db import DB_OPTION, redacted
-from cartnet.ledger.roles import Role
 from cartnet.network import NetworkError, NetworkFileError
-from cartnet.service import ServiceError, accounts
 from cartnet.service.context import KeyMismatchError, ServiceContext
-from cartnet.service.schemas import NewUser
 from cartnet.service.settings import ConfigFileError, ServiceSettings
 from cartnet.store.database import DatabaseError, data_dir, database_url
-
-users_app = typer.Typer(name="users", help="Manage the service's accounts.", no_args_is_help=True)
 
 NETWORK_OPTION = typer.Option(
     None, "--network", help="Network the service runs (name or file); default kymriah-2020."
@@ -105,9 +101,24 @@ def serve(
         "one) filled with a few weeks of kymriah-2020 orders; prints the demo logins.",
     ),
     demo_seed: int = typer.Option(2020, "--demo-seed", help="Seed of the demo's orders."),
+    tls_cert: Path | None = typer.Option(
+        None,
+        "--tls-cert",
+        exists=True,
+        dir_okay=False,
+        help="Serve HTTPS with this certificate (PEM, with its chain); needs --tls-key. "
+        "Without it, put a TLS-terminating reverse proxy in front.",
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", exists=True, dir_okay=False, help="Private key of --tls-cert (PEM)."
+    ),
 ) -> None:
     """Run the orchestration service (REST API under /api/v1, docs at /docs)."""
     import uvicorn
+
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together: give both or neither")
+    server_options = uvicorn_options(tls_cert, tls_key)
 
     from cartnet.api import create_app
     from cartnet.api.server import environment_for
@@ -130,7 +141,9 @@ def serve(
             soft_wrap=True,
         )
         if workers == 1:
-            uvicorn.run(create_app(ctx), host=host, port=port, log_level=log_level)
+            uvicorn.run(
+                create_app(ctx), host=host, port=port, log_level=log_level, **server_options
+            )
             return
         os.environ.update(environment_for(ctx.settings, None if config is None else str(config)))
     uvicorn.run(
@@ -140,82 +153,17 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        **server_options,
     )
 
 
-@users_app.command("create")
-def create(
-    username: str = typer.Argument(..., help="Login name."),
-    role: Role = typer.Option(..., "--role", help="The user's role."),
-    name: str = typer.Option(..., "--name", help="Printed name, as shown on signatures."),
-    center: str | None = typer.Option(None, help="Treatment center (center coordinators)."),
-    site: str | None = typer.Option(None, help="Manufacturing site (site operators, QA)."),
-    password: str = typer.Option(
-        ...,
-        prompt=True,
-        hide_input=True,
-        confirmation_prompt=True,
-        envvar="CARTNET_NEW_PASSWORD",
-        help="At least 12 characters; prompted if not given.",
-    ),
-    db: str | None = DB_OPTION,
-    network: str | None = NETWORK_OPTION,
-    scenario: str | None = SCENARIO_OPTION,
-    config: Path | None = CONFIG_OPTION,
-) -> None:
-    """Create an account (the first administrator is made this way)."""
-    try:
-        new = NewUser(
-            username=username,
-            printed_name=name,
-            password=password,
-            role=role,
-            center=center,
-            site=site,
-        )
-    except ValidationError as e:
-        fail(
-            "cannot create the user",
-            [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()],
-        )
-    with service(db, network, scenario, config) as ctx:
-        try:
-            user = accounts.create_user(ctx, accounts.SYSTEM, new)
-        except ServiceError as e:
-            fail(f"{e.field + ': ' if e.field else ''}{e.detail}")
-    tenant = user.center or user.site
-    out.print(
-        f"created {user.username} ({user.role.value}{', ' + tenant if tenant else ''}), "
-        f"id {user.id}",
-        highlight=False,
-    )
+def uvicorn_options(tls_cert: Path | None, tls_key: Path | None) -> dict[str, Any]:
+    """What every uvicorn start gets: no ``server`` banner, and TLS when a cert is given.
 
-
-@users_app.command("list")
-def list_users(db: str | None = DB_OPTION) -> None:
-    """List the accounts."""
-    with service(db) as ctx:
-        admin = accounts.SYSTEM
-        users = accounts.list_users(ctx, admin)
-    for user in users:
-        tenant = user.center or user.site or ""
-        state = "" if user.active else " (disabled)"
-        out.print(
-            f"{user.username}\t{user.role.value}\t{tenant}\t{user.printed_name}{state}",
-            highlight=False,
-        )
-
-
-@users_app.command("revoke-tokens")
-def revoke_tokens(
-    username: str = typer.Argument(..., help="Login name."), db: str | None = DB_OPTION
-) -> None:
-    """Revoke every live bearer token of a user (they must log in again)."""
-    with service(db) as ctx:
-        with ctx.transaction() as session:
-            user = accounts.user_by_name(session, username)
-            if user is None:
-                fail(f"no user {username!r}")
-            user_id = user.id
-        count = accounts.revoke_user_tokens(ctx, accounts.SYSTEM, user_id)
-    out.print(f"revoked {count} token(s) of {username}", highlight=False)
+    The banner tells an attacker which server and version to look up; nobody else
+    needs it. A wrong certificate or key stops the start with uvicorn's own message.
+    """
+    options: dict[str, Any] = {"server_header": False}
+    if tls_cert is not None and tls_key is not None:
+        options.update(ssl_certfile=str(tls_cert), ssl_keyfile=str(tls_key))
+    return options

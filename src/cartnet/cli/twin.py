@@ -14,10 +14,9 @@ from rich.table import Table
 from cartnet.cli.common import err, fail, load, out, print_json
 from cartnet.fielderrors import field_message
 from cartnet.network import Network
-from cartnet.twin.pipeline import unserved_streams
 from cartnet.twin.policies import policy_names
 from cartnet.twin.replications import Variant, executor_for, run_variants
-from cartnet.twin.results import VariantResult, run_document
+from cartnet.twin.results import VariantResult, run_document, unserved_warnings
 from cartnet.twin.settings import TwinSettings
 
 NetworkArg = Annotated[
@@ -62,18 +61,10 @@ def _check_policies(policies: list[str]) -> None:
 
 
 def _warnings(networks: list[Network], settings: TwinSettings) -> list[str]:
-    found = []
-    for net in networks:
-        for st in unserved_streams(net, settings):
-            where = f" (scenario {net.applied_scenario})" if net.applied_scenario else ""
-            trial = f", trial {st.trial}" if st.trial else ""
-            found.append(
-                f"no site may serve {st.product} {st.scope}{trial} patients of market "
-                f"{st.market} at center {st.center}{where}; they will wait and be lost"
-            )
-    for w in dict.fromkeys(found):
+    found = unserved_warnings(networks, settings)
+    for w in found:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-    return list(dict.fromkeys(found))
+    return found
 
 
 def _execute(

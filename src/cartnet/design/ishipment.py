@@ -1,6 +1,6 @@
 """Reference instances of the i-SHIPMENT class (Triantafyllou et al., Sci Rep 2022).
 
-From the paper (DOMAIN.md §5-6), used as published:
+From the paper (summarised in docs/background/domain.md §6):
 
 * 4 leukapheresis (collection) sites and 6 candidate manufacturing sites;
 * facility sizes of 4, 10 and 31 lines;

@@ -1,6 +1,6 @@
 """Network design as a MILP: which sites open, at which size, and where patients go.
 
-After i-SHIPMENT (Triantafyllou et al., Sci Rep 2022; DOMAIN.md §6), but
+After i-SHIPMENT (Triantafyllou et al., Sci Rep 2022; docs/background/domain.md §6), but
 aggregated so that it scales: patients are not indexed one by one. Demand is a
 number of patients per center and day, so the allocation is a daily *flow*.
 Indices: centers ``c``, candidate sites ``j``, sizes ``k`` of a site, routes

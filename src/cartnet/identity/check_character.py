@@ -16,7 +16,7 @@ Appending K makes the pure-system checksum of the whole string equal to 1. The
 arithmetic is python-stdnum's (``stdnum.iso7064.mod_37_2``): a well-kept library does
 the job, so we only name the ISBT 128 uses.
 
-The worked example of DOMAIN.md, DIN ``G123498654321``, has check value 17 and so
+The worked example of docs/background/domain.md §2, DIN ``G123498654321``, has check value 17 and so
 check character ``H``; ST-001 Appendix A's example ``G123417654321`` gives ``A``:
 
 >>> check_value("G123498654321"), check_character("G123498654321")

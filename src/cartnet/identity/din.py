@@ -20,7 +20,8 @@ characters ``ff``, which are *not* part of the DIN (ST-001 §2.4.1, Table 3):
 ====== ==========================================================================
 
 Printed, the DIN's text is followed by its keyboard entry check character K, the same
-Mod 37-2 check over the 13 characters, drawn in a box. DOMAIN.md's worked example:
+Mod 37-2 check over the 13 characters, drawn in a box. The worked example of
+docs/background/domain.md §2:
 
 >>> din = DonationIdentificationNumber.parse("G123498654321")
 >>> din.check_character, din.check_value, din.check_flags

@@ -20,7 +20,8 @@ that verifies. Checking the password is the service's job (:class:`PasswordCheck
 :func:`sign` only accepts a passed, fresh :class:`Reauthentication` of the signer.
 
 Some countries want several independent verifications at a custody step: a
-:class:`SignaturePolicy` says how many signatures a step needs per country, and
+:class:`SignaturePolicy` says per step and country how many signatures it needs and
+who may co-sign (:class:`SignatureRule`: roles, and whether from another tenant), and
 :func:`verification_problems` checks that they come from that many different people.
 
 >>> from datetime import UTC, datetime
@@ -50,7 +51,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from cartnet.ledger.canonical import canonical_json, is_hex_hash, sha256_hex
-from cartnet.ledger.roles import Actor
+from cartnet.ledger.roles import Actor, Role
 
 SIGNATURE_FORMAT = "cartnet.e-signature/1"
 """Tag hashed with every signature manifest, so a later layout can be told apart."""
@@ -176,6 +177,33 @@ def sign(
     signer's own, and was made at most ``window`` before ``signed_at`` (default: now,
     UTC) and not after it.
     """
+    return sign_record_hash(
+        reauthentication,
+        signer,
+        meaning,
+        record_type,
+        record_id,
+        record_hash(record_content),
+        signed_at=signed_at,
+        key=key,
+        window=window,
+    )
+
+
+def sign_record_hash(
+    reauthentication: Reauthentication,
+    signer: Actor,
+    meaning: SignatureMeaning,
+    record_type: str,
+    record_id: str,
+    content_hash: str,
+    *,
+    signed_at: datetime | None = None,
+    key: bytes | None = None,
+    window: timedelta = REAUTHENTICATION_WINDOW,
+) -> ElectronicSignature:
+    """:func:`sign` for a record known by its :func:`record_hash`: a co-signature of a
+    step that is not written yet, whose content the first signature fixed."""
     moment = datetime.now(UTC) if signed_at is None else signed_at
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"signed_at {moment.isoformat()} has no time zone")
@@ -201,7 +229,7 @@ def sign(
         meaning=meaning,
         record_type=record_type,
         record_id=record_id,
-        record_hash=record_hash(record_content),
+        record_hash=content_hash,
         signature_hash="0" * 64,
     )
     return dataclasses.replace(draft, signature_hash=_seal(draft.manifest(), key))
@@ -242,54 +270,141 @@ def seal_intact(sig: ElectronicSignature, *, key: bytes | None = None) -> bool:
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
+CENTER_STEPS = frozenset({"collect_apheresis", "ship_to_site", "receive_at_center", "infuse"})
+"""Steps that happen at the order's treatment center; every other signed step happens at
+its manufacturing site. A co-signer belongs to that tenant unless the rule says otherwise."""
+
+
+def step_tenant(step: str) -> str:
+    """Where ``step`` happens: ``"center"`` (the order's treatment center) or ``"site"``."""
+    return "center" if step in CENTER_STEPS else "site"
+
+
+@dataclass(frozen=True)
+class SignatureRule:
+    """What a signed step needs in one country: how many people, and who may co-sign.
+
+    ``count``: independent signatures from different people. ``roles``: the roles a
+    co-signer may hold; ``None`` means the roles that may take the step (the lifecycle
+    table). ``other_tenants``: whether a co-signer may work for another tenant that can
+    see the order (a courier, the manufacturing site); by default a co-signer works for
+    the center or site where the step happens (:func:`step_tenant`).
+    """
+
+    count: int = 1
+    roles: frozenset[Role] | None = None
+    other_tenants: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise ValueError("count must be a whole number of at least 1")
+        if self.roles is not None:
+            if not self.roles:
+                raise ValueError("roles must name at least one role (or be left out)")
+            if Role.ADMIN in self.roles:
+                raise ValueError("admin may not co-sign: administrators take no order steps")
+
+    def cosigner_roles(self, step_roles: frozenset[Role]) -> frozenset[Role]:
+        """The roles a co-signer may hold, given the roles that may take the step."""
+        return step_roles if self.roles is None else self.roles
+
+
+DEFAULT_RULE = SignatureRule()
+"""One signature; were more configured without roles: the step's roles, same tenant."""
+
+
+def _rule(value: object, where: str) -> SignatureRule:
+    """A rule from a count or ``{count, roles, other_tenants}`` (the configuration shape)."""
+    if isinstance(value, SignatureRule):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        data: Mapping[str, object] = {"count": value}
+    elif isinstance(value, Mapping):
+        data = value
+    else:
+        raise ValueError(f"{where}: give a count or {{count, roles, other_tenants}}")
+    unknown = sorted(set(data) - {"count", "roles", "other_tenants"})
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}; keys: count, roles, other_tenants")
+    roles_given = data.get("roles")
+    roles: frozenset[Role] | None = None
+    if roles_given is not None:
+        if isinstance(roles_given, str) or not isinstance(roles_given, Sequence | frozenset | set):
+            raise ValueError(f"{where}: roles must be a list of roles")
+        try:
+            roles = frozenset(Role(str(r)) for r in roles_given)
+        except ValueError:
+            names = ", ".join(r.value for r in Role if r is not Role.ADMIN)
+            raise ValueError(
+                f"{where}: unknown role in {list(roles_given)!r}; roles: {names}"
+            ) from None
+    other = data.get("other_tenants", False)
+    if not isinstance(other, bool):
+        raise ValueError(f"{where}: other_tenants must be true or false")
+    try:
+        return SignatureRule(data.get("count", 1), roles, other)  # type: ignore[arg-type]
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
 
 @dataclass(frozen=True)
 class SignaturePolicy:
-    """How many independent signatures a step needs, per country (configuration).
+    """Who must sign a step, per country (configuration): count, co-signer roles, tenancy.
 
-    ``rules`` maps ``(step, country)`` to a count; ``country`` is an ISO 3166-1 alpha-2
-    code or ``"*"`` for every country. A step's own country rule wins over its ``"*"``
-    rule, which wins over ``default``. Steps are the text values of custody steps
-    (``receipt_at_site``) or order events (``release``).
+    ``rules`` maps ``(step, country)`` to a :class:`SignatureRule` (or a plain count);
+    ``country`` is an ISO 3166-1 alpha-2 code or ``"*"`` for every country. A step's own
+    country rule wins over its ``"*"`` rule, which wins over ``default``. Steps are the
+    text values of order events (``receive_at_site``, ``release``).
 
-    >>> policy = SignaturePolicy.from_mapping({"receipt_at_site": {"DE": 2}})
-    >>> policy.required("receipt_at_site", "de"), policy.required("receipt_at_site", "FR")
+    >>> policy = SignaturePolicy.from_mapping({"receive_at_site": {"DE": 2}})
+    >>> policy.required("receive_at_site", "de"), policy.required("receive_at_site", "FR")
     (2, 1)
+    >>> policy = SignaturePolicy.from_mapping(
+    ...     {"infuse": {"DE": {"count": 2, "roles": ["center_coordinator"]}}})
+    >>> sorted(policy.rule("infuse", "DE").roles), policy.rule("infuse", "DE").other_tenants
+    ([<Role.CENTER_COORDINATOR: 'center_coordinator'>], False)
     """
 
-    rules: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    rules: Mapping[tuple[str, str], SignatureRule | int] = field(default_factory=dict)
     default: int = 1
 
     def __post_init__(self) -> None:
         if self.default < 1:
             raise ValueError(f"default signature count must be at least 1, got {self.default}")
-        for (step, country), count in self.rules.items():
+        checked: dict[tuple[str, str], SignatureRule] = {}
+        for (step, country), value in self.rules.items():
             where = f"signature policy, step {step!r}, country {country!r}"
             if not step.strip():
                 raise ValueError(f"{where}: step must not be empty")
             if country != ANY_COUNTRY and not _COUNTRY.fullmatch(country):
                 raise ValueError(f"{where}: use an ISO 3166-1 alpha-2 code such as 'DE', or '*'")
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                raise ValueError(f"{where}: count must be a whole number of at least 1")
+            checked[(step, country)] = _rule(value, where)
+        object.__setattr__(self, "rules", checked)
 
     @classmethod
     def from_mapping(
-        cls, steps: Mapping[str, Mapping[str, int]], *, default: int = 1
+        cls, steps: Mapping[str, Mapping[str, object]], *, default: int = 1
     ) -> SignaturePolicy:
-        """A policy from ``{step: {country or "*": count}}``, the shape of a config file."""
+        """A policy from ``{step: {country or "*": count or {count, roles, other_tenants}}}``,
+        the shape of the configuration file's ``signature_rules``."""
         rules = {
-            (step, country.upper() if country != ANY_COUNTRY else country): count
+            (step, country.upper() if country != ANY_COUNTRY else country): value
             for step, countries in steps.items()
-            for country, count in countries.items()
+            for country, value in countries.items()
         }
-        return cls(rules, default=default)
+        return cls(rules, default=default)  # type: ignore[arg-type]
+
+    def rule(self, step: str, country: str) -> SignatureRule:
+        """The rule of ``step`` in ``country`` (case-insensitive code)."""
+        code = country.upper()
+        found = self.rules.get((step, code)) or self.rules.get((step, ANY_COUNTRY))
+        if found is None:
+            return SignatureRule(self.default)
+        return found  # type: ignore[return-value]
 
     def required(self, step: str, country: str) -> int:
         """Signatures ``step`` needs in ``country`` (case-insensitive code)."""
-        code = country.upper()
-        if (step, code) in self.rules:
-            return self.rules[(step, code)]
-        return self.rules.get((step, ANY_COUNTRY), self.default)
+        return self.rule(step, country).count
 
 
 DEFAULT_SIGNATURE_POLICY = SignaturePolicy()

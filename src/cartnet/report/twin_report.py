@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,47 +25,19 @@ import numpy as np
 from cartnet.network.model import Network
 from cartnet.report.html import Figures, esc
 from cartnet.report.maps import Flow, plotly_network_map, render_network_map
+from cartnet.report.twin_summary import (
+    Document,
+    KpiTable,
+    RunContext,
+    cell,
+    headlines,
+    kpi_tables,
+)
 from cartnet.twin.results import SCHEMA
 
-Document = dict[str, Any]
-EstimateDict = dict[str, Any]
-
-MINUS = "\u2212"
-VARIANT_COLORS = (
-    "#1f77b4 #d62728 #2ca02c #ff7f0e #9467bd #8c564b #e377c2 #17becf #7f7f7f #bcbd22".split()
-)
 WARMUP_SHADE = "#9e9e9e"
 HEAT_SCALE = "YlOrRd"
 PNG_DPI = 110
-
-KPI_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("ttt.mean", "Time to treatment, mean (days)", "days"),
-    ("ttt.p50", "Time to treatment, median (days)", "days"),
-    ("ttt.p90", "Time to treatment, p90 (days)", "days"),
-    ("v2v.mean", "Vein-to-vein, mean (days)", "days"),
-    ("v2v.p50", "Vein-to-vein, median (days)", "days"),
-    ("v2v.p90", "Vein-to-vein, p90 (days)", "days"),
-    ("turnaround.mean", "Manufacturing turnaround, mean (days)", "days"),
-    ("turnaround.p50", "Manufacturing turnaround, median (days)", "days"),
-    ("turnaround.p90", "Manufacturing turnaround, p90 (days)", "days"),
-    ("slot_wait.mean", "Waiting for a slot, mean (days)", "days"),
-    ("enrolled", "Enrolled (cohort)", "count"),
-    ("treated", "Treated (cohort)", "count"),
-    ("treated_per_year", "Treated per year", "count"),
-    ("lost", "Lost (cohort)", "count"),
-    ("lost_per_year", "Lost per year", "count"),
-    ("lost_share", "Share lost", "share"),
-    ("oos", "Patients with an OOS batch", "count"),
-    ("cross_border_share", "Cross-border shipments", "share"),
-    ("cost_per_therapy", "Lane cost per therapy", "money"),
-)
-"""KPI suffix, row title, unit: the rows of the KPI tables."""
-
-HEADLINE: tuple[tuple[str, str, str], ...] = (
-    ("ttt.mean", "time to treatment", "days"),
-    ("treated_per_year", "patients treated per year", ""),
-    ("lost_per_year", "patients lost per year", ""),
-)
 
 CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#222;
@@ -98,16 +70,32 @@ def write_report(document: Document, networks: dict[str, Network], out: Path) ->
         raise ValueError("the run document has no variants")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    ctx = _Context(document, networks)
-    pngs = {
-        "ttt": _png_distributions(ctx, "ttt", _sibling(out, "ttt")),
-        "utilization": _png_utilization(ctx, _sibling(out, "utilization")),
-        "backlog": _png_backlog(ctx, _sibling(out, "backlog")),
-        "lost": _png_lost(ctx, _sibling(out, "lost")),
-        "flows": _png_flows(ctx, _sibling(out, "flows")),
-    }
+    ctx = RunContext(document, networks)
+    pngs = _write_figures(ctx, lambda name: _sibling(out, name))
     out.write_text(_html_page(ctx, {k: p.name for k, p in pngs.items()}), encoding="utf-8")
     return [out, *pngs.values()]
+
+
+FIGURES = ("ttt", "utilization", "backlog", "lost", "flows")
+"""The report's static figures, by name, in the order the report shows them."""
+
+
+def write_figures(
+    document: Document, networks: dict[str, Network], folder: Path
+) -> dict[str, Path]:
+    """Only the report's PNG figures, as ``folder/<name>.png`` (for pages that show them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return _write_figures(RunContext(document, networks), lambda name: folder / f"{name}.png")
+
+
+def _write_figures(ctx: RunContext, path: Callable[[str], Path]) -> dict[str, Path]:
+    return {
+        "ttt": _png_distributions(ctx, "ttt", path("ttt")),
+        "utilization": _png_utilization(ctx, path("utilization")),
+        "backlog": _png_backlog(ctx, path("backlog")),
+        "lost": _png_lost(ctx, path("lost")),
+        "flows": _png_flows(ctx, path("flows")),
+    }
 
 
 def _sibling(out: Path, name: str) -> Path:
@@ -117,146 +105,10 @@ def _sibling(out: Path, name: str) -> Path:
 # -- reading the document --------------------------------------------------------------
 
 
-class _Context:
-    """The document with what every section asks of it worked out once."""
-
-    def __init__(self, document: Document, networks: dict[str, Network]) -> None:
-        self.doc = document
-        self.networks = networks
-        self.variants: list[dict[str, Any]] = list(document["variants"])
-        self.differences: list[dict[str, Any]] = list(document.get("differences") or [])
-        self.labels = [v["label"] for v in self.variants]
-        self.colors = {
-            label: VARIANT_COLORS[i % len(VARIANT_COLORS)] for i, label in enumerate(self.labels)
-        }
-        self.settings: dict[str, Any] = dict(document.get("settings") or {})
-        self.warmup = float(self.settings.get("warmup_days") or 0.0)
-        self.horizon = float(self.settings.get("horizon_days") or 0.0)
-        self.years = max(self.horizon - self.warmup, 1e-9) / 365.0
-        self.hist_days = int(document.get("histogram_days") or 0)
-        first = networks.get(self.labels[0]) or next(iter(networks.values()), None)
-        self.first_network = first
-        self.currency = first.currency if first is not None else ""
-        start = self.settings.get("start")
-        if start:
-            self.start: date | None = date.fromisoformat(str(start))
-        else:
-            self.start = first.reference_date if first is not None else None
-        self.groups = ["all", *self._markets()]
-
-    def _markets(self) -> list[str]:
-        found: set[str] = set()
-        for v in self.variants:
-            found |= {k.split(".")[0] for k in v["kpis"] if k.endswith(".enrolled")}
-        found.discard("all")
-        order = [m.id for m in self.first_network.markets] if self.first_network is not None else []
-        return [m for m in order if m in found] + sorted(found - set(order))
-
-    def group_name(self, group: str) -> str:
-        return "All markets" if group == "all" else group
-
-    def site_ids(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for v in self.variants:
-            seen.update(dict.fromkeys(v.get("utilization_weekly") or {}))
-        return list(seen)
-
-    def site_name(self, label: str, site_id: str) -> str:
-        for net in (self.networks.get(label), self.first_network):
-            if net is not None:
-                try:
-                    return net.site(site_id).name
-                except LookupError:
-                    continue
-        return site_id
-
-    def place_name(self, net: Network, place_id: str) -> str:
-        try:
-            return net.site(place_id).name
-        except LookupError:
-            pass
-        try:
-            return net.center(place_id).name
-        except LookupError:
-            return place_id
-
-
-def _mean(e: EstimateDict | None) -> float | None:
-    if not e or e.get("mean") is None:
-        return None
-    return float(e["mean"])
-
-
-def _excludes_zero(e: EstimateDict | None) -> bool:
-    if not e or e.get("ci_low") is None or e.get("ci_high") is None:
-        return False
-    return bool(e["ci_low"] > 0 or e["ci_high"] < 0)
-
-
-# -- numbers as text -------------------------------------------------------------------
-
-
-def _number(x: float | None, unit: str, *, signed: bool = False) -> str:
-    """``x`` written for a reader: shares in %, money without cents, a real minus sign."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if unit == "share":
-        text = f"{abs(x) * 100:.1f}"
-    elif unit == "money":
-        text = f"{abs(x):,.0f}"
-    else:
-        text = f"{abs(x):.1f}"
-    if float(text.replace(",", "")) == 0:
-        sign = ""
-    elif x < 0:
-        sign = MINUS
-    else:
-        sign = "+" if signed else ""
-    text = sign + text
-    if unit == "share":
-        text += " pp" if signed else " %"
-    return text
-
-
-def _cell(e: EstimateDict | None, unit: str, *, signed: bool = False) -> str:
-    """``mean [low, high]``, or the mean alone when there is no CI."""
-    mean = _mean(e)
-    if mean is None or e is None:
-        return "–"
-    value = _number(mean, unit, signed=signed)
-    if e.get("ci_low") is None or e.get("ci_high") is None:
-        return value
-    low = _number(e["ci_low"], unit, signed=signed)
-    high = _number(e["ci_high"], unit, signed=signed)
-    return f"{value} [{_strip_unit(low)}, {_strip_unit(high)}]"
-
-
-def _strip_unit(text: str) -> str:
-    for suffix in (" pp", " %"):
-        text = text.removesuffix(suffix)
-    return text
-
-
-def _with_ci(e: EstimateDict | None, unit: str, *, signed: bool) -> str:
-    """``+17.5 days (95% CI +5.0 to +30.0)`` for a headline."""
-    mean = _mean(e)
-    if mean is None or e is None:
-        return "not available"
-    suffix = f" {unit}" if unit else ""
-    text = _number(mean, "count", signed=signed) + suffix
-    if e.get("ci_low") is not None and e.get("ci_high") is not None:
-        low = _number(e["ci_low"], "count", signed=signed)
-        high = _number(e["ci_high"], "count", signed=signed)
-        text += f" (95% CI {low} to {high})"
-    else:
-        text += " (no CI: too few replications)"
-    return text
-
-
 # -- the HTML page ---------------------------------------------------------------------
 
 
-def _html_page(ctx: _Context, pngs: dict[str, str]) -> str:
+def _html_page(ctx: RunContext, pngs: dict[str, str]) -> str:
     figures = Figures()
     sections = [
         _section_headline(ctx),
@@ -299,34 +151,20 @@ def _html_page(ctx: _Context, pngs: dict[str, str]) -> str:
     )
 
 
-def _section_headline(ctx: _Context) -> str:
+def _section_headline(ctx: RunContext) -> str:
     parts = ['<h2 id="headline">Headline</h2>', '<div class="headline">']
+    for block in headlines(ctx):
+        parts.append(f"<h3>{esc(block.title)}</h3><ul>")
+        for group, figures in block.lines:
+            items = [f"<b>{esc(f.text)}</b>" if f.significant else esc(f.text) for f in figures]
+            parts.append(f"<li>{esc(group)}: {'; '.join(items)}.</li>")
+        parts.append("</ul>")
     if ctx.differences:
-        for d in ctx.differences:
-            parts.append(f"<h3>{esc(d['variant'])} compared with {esc(d['baseline'])}</h3><ul>")
-            for group in ctx.groups:
-                items = []
-                for key, name, unit in HEADLINE:
-                    e = d["kpis"].get(f"{group}.{key}")
-                    text = f"{name} {_with_ci(e, unit, signed=True)}"
-                    items.append(f"<b>{esc(text)}</b>" if _excludes_zero(e) else esc(text))
-                parts.append(f"<li>{esc(ctx.group_name(group))}: {'; '.join(items)}.</li>")
-            parts.append("</ul>")
         parts.append(
             '<p class="note">Differences are the variant minus the baseline, paired over '
             f"{esc(ctx.doc.get('replications'))} replications that share their random "
             "numbers; in bold where the 95% CI excludes zero.</p>"
         )
-    else:
-        v = ctx.variants[0]
-        parts.append(f"<h3>{esc(v['label'])}</h3><ul>")
-        for group in ctx.groups:
-            items = []
-            for key, name, unit in (*HEADLINE, ("v2v.mean", "vein-to-vein", "days")):
-                e = v["kpis"].get(f"{group}.{key}")
-                items.append(esc(f"{name} {_with_ci(e, unit, signed=False)}"))
-            parts.append(f"<li>{esc(ctx.group_name(group))}: {'; '.join(items)}.</li>")
-        parts.append("</ul>")
     parts.append(
         '<p class="note">These are model estimates, not observations: every figure rests on '
         f"the assumptions of the network file <code>{esc(ctx.doc.get('network', ''))}</code> "
@@ -338,31 +176,28 @@ def _section_headline(ctx: _Context) -> str:
     return "\n".join(parts)
 
 
-def _kpi_table(ctx: _Context, kpis: dict[str, EstimateDict], *, signed: bool, caption: str) -> str:
-    head = "".join(f"<th>{esc(ctx.group_name(g))}</th>" for g in ctx.groups)
+def _kpi_table(table: KpiTable) -> str:
+    head = "".join(f"<th>{esc(g)}</th>" for g in table.groups)
     rows = []
-    for key, title, unit in KPI_ROWS:
-        name = f"{title} ({ctx.currency})" if unit == "money" and ctx.currency else title
-        cells = []
-        for group in ctx.groups:
-            e = kpis.get(f"{group}.{key}")
-            cls = ' class="sig"' if signed and _excludes_zero(e) else ""
-            cells.append(f"<td{cls}>{esc(_cell(e, unit, signed=signed))}</td>")
-        rows.append(f"<tr><td>{esc(name)}</td>{''.join(cells)}</tr>")
+    for name, figures in table.rows:
+        sig = ' class="sig"'
+        cells = "".join(f"<td{sig if f.significant else ''}>{esc(f.text)}</td>" for f in figures)
+        rows.append(f"<tr><td>{esc(name)}</td>{cells}</tr>")
+    caption = esc(table.caption)
+    if not table.signed:
+        scenario = table.scenario or "no scenario"
+        caption += (
+            f' <span class="note">(scenario: {esc(scenario)}; policy: {esc(table.policy)})</span>'
+        )
     return (
         f'<h3>{caption}</h3><div class="scroll"><table><thead><tr><th>mean [95% CI]</th>'
         f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
-def _section_tables(ctx: _Context) -> str:
+def _section_tables(ctx: RunContext) -> str:
     parts = ['<h2 id="kpis">Key figures</h2>']
-    for v in ctx.variants:
-        caption = f"{esc(v['label'])}" + _variant_note(v)
-        parts.append(_kpi_table(ctx, v["kpis"], signed=False, caption=caption))
-    for d in ctx.differences:
-        caption = f"Difference: {esc(d['variant'])} − {esc(d['baseline'])}"
-        parts.append(_kpi_table(ctx, d["kpis"], signed=True, caption=caption))
+    parts += [_kpi_table(table) for table in kpi_tables(ctx)]
     if ctx.differences:
         parts.append(
             '<p class="note">Differences in shares are in percentage points (pp); bold: the '
@@ -372,24 +207,19 @@ def _section_tables(ctx: _Context) -> str:
     return "\n".join(parts)
 
 
-def _variant_note(v: dict[str, Any]) -> str:
-    scenario = v.get("scenario") or "no scenario"
-    return f' <span class="note">(scenario: {esc(scenario)}; policy: {esc(v.get("policy"))})</span>'
-
-
-def _site_table(ctx: _Context) -> str:
+def _site_table(ctx: RunContext) -> str:
     head = "".join(f"<th>{esc(label)}</th>" for label in ctx.labels)
     head += "".join(f"<th>Δ {esc(d['variant'])}</th>" for d in ctx.differences)
     rows = []
     for sid in ctx.site_ids():
         key = f"site.{sid}.utilization"
-        cells = [esc(_cell(v["kpis"].get(key), "share")) for v in ctx.variants]
-        cells += [esc(_cell(d["kpis"].get(key), "share", signed=True)) for d in ctx.differences]
+        cells = [esc(cell(v["kpis"].get(key), "share")) for v in ctx.variants]
+        cells += [esc(cell(d["kpis"].get(key), "share", signed=True)) for d in ctx.differences]
         name = ctx.site_name(ctx.labels[0], sid)
         rows.append(f"<tr><td>{esc(name)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     key = "all.backlog.mean"
-    cells = [esc(_cell(v["kpis"].get(key), "count")) for v in ctx.variants]
-    cells += [esc(_cell(d["kpis"].get(key), "count", signed=True)) for d in ctx.differences]
+    cells = [esc(cell(v["kpis"].get(key), "count")) for v in ctx.variants]
+    cells += [esc(cell(d["kpis"].get(key), "count", signed=True)) for d in ctx.differences]
     rows.append(
         "<tr><td>Backlog after warm-up, mean (orders)</td>"
         + "".join(f"<td>{c}</td>" for c in cells)
@@ -410,7 +240,7 @@ FIGURE_TITLES = {
 }
 
 
-def _shares(ctx: _Context, figure: str) -> dict[str, dict[str, np.ndarray]]:
+def _shares(ctx: RunContext, figure: str) -> dict[str, dict[str, np.ndarray]]:
     """Histogram shares per group, per variant label (groups without patients left out)."""
     result: dict[str, dict[str, np.ndarray]] = {}
     for group in ctx.groups:
@@ -439,7 +269,7 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def _section_distributions(ctx: _Context, figures: Figures) -> str:
+def _section_distributions(ctx: RunContext, figures: Figures) -> str:
     from plotly.subplots import make_subplots
 
     parts = [
@@ -494,7 +324,7 @@ def _section_distributions(ctx: _Context, figures: Figures) -> str:
 # -- utilization and backlog -----------------------------------------------------------
 
 
-def _utilization_matrix(ctx: _Context, v: dict[str, Any]) -> tuple[list[str], np.ndarray]:
+def _utilization_matrix(ctx: RunContext, v: dict[str, Any]) -> tuple[list[str], np.ndarray]:
     weekly: dict[str, list[float]] = v.get("utilization_weekly") or {}
     sites = [s for s in ctx.site_ids() if s in weekly]
     width = max((len(weekly[s]) for s in sites), default=0)
@@ -504,13 +334,13 @@ def _utilization_matrix(ctx: _Context, v: dict[str, Any]) -> tuple[list[str], np
     return sites, z
 
 
-def _week_dates(ctx: _Context, weeks: int) -> list[str]:
+def _week_dates(ctx: RunContext, weeks: int) -> list[str]:
     if ctx.start is None:
         return ["" for _ in range(weeks)]
     return [(ctx.start + timedelta(days=7 * w)).isoformat() for w in range(weeks)]
 
 
-def _section_utilization(ctx: _Context, figures: Figures) -> str:
+def _section_utilization(ctx: RunContext, figures: Figures) -> str:
     from plotly.subplots import make_subplots
 
     matrices = [(v["label"], *_utilization_matrix(ctx, v)) for v in ctx.variants]
@@ -573,7 +403,7 @@ def _section_utilization(ctx: _Context, figures: Figures) -> str:
     return "\n".join(parts)
 
 
-def _section_backlog(ctx: _Context, figures: Figures) -> str:
+def _section_backlog(ctx: RunContext, figures: Figures) -> str:
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -620,7 +450,7 @@ def _section_backlog(ctx: _Context, figures: Figures) -> str:
 # -- lost patients ---------------------------------------------------------------------
 
 
-def _lost_bars(ctx: _Context) -> list[tuple[str, list[float], list[float], list[float]]]:
+def _lost_bars(ctx: RunContext) -> list[tuple[str, list[float], list[float], list[float]]]:
     """Per variant: means, and the distances down and up to the CI bounds, per group."""
     bars = []
     for v in ctx.variants:
@@ -636,7 +466,7 @@ def _lost_bars(ctx: _Context) -> list[tuple[str, list[float], list[float], list[
     return bars
 
 
-def _section_lost(ctx: _Context, figures: Figures) -> str:
+def _section_lost(ctx: RunContext, figures: Figures) -> str:
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -665,7 +495,7 @@ def _section_lost(ctx: _Context, figures: Figures) -> str:
 # -- flows -----------------------------------------------------------------------------
 
 
-def _flows(ctx: _Context, net: Network, flows: list[dict[str, Any]]) -> list[Flow]:
+def _flows(ctx: RunContext, net: Network, flows: list[dict[str, Any]]) -> list[Flow]:
     result = []
     for f in flows:
         try:
@@ -682,7 +512,7 @@ def _flows(ctx: _Context, net: Network, flows: list[dict[str, Any]]) -> list[Flo
     return result
 
 
-def _flow_sets(ctx: _Context) -> list[tuple[str, Network, list[Flow]]]:
+def _flow_sets(ctx: RunContext) -> list[tuple[str, Network, list[Flow]]]:
     """Flows per variant, on one scale of line widths across variants.
 
     The maps scale widths to the heaviest flow they draw; an invisible flow far
@@ -705,7 +535,7 @@ def _flow_title(label: str) -> str:
     return f"{label}: patients from centers to sites (line width: patients of the cohort)"
 
 
-def _section_flows(ctx: _Context, figures: Figures) -> str:
+def _section_flows(ctx: RunContext, figures: Figures) -> str:
     parts = [
         '<h2 id="flows">Flows from treatment centers to sites</h2>',
         '<p class="note">Line width: patients of the cohort per replication shipped from a '
@@ -723,7 +553,7 @@ def _section_flows(ctx: _Context, figures: Figures) -> str:
 # -- settings --------------------------------------------------------------------------
 
 
-def _section_settings(ctx: _Context, pngs: dict[str, str]) -> str:
+def _section_settings(ctx: RunContext, pngs: dict[str, str]) -> str:
     doc = ctx.doc
     rows = [
         ("network", doc.get("network")),
@@ -779,7 +609,7 @@ def _placeholder(out: Path, text: str) -> Path:
     return out
 
 
-def _png_distributions(ctx: _Context, figure: str, out: Path) -> Path:
+def _png_distributions(ctx: RunContext, figure: str, out: Path) -> Path:
     shares = _shares(ctx, figure)
     groups = [g for g in ctx.groups if g in shares]
     if not groups:
@@ -811,7 +641,7 @@ def _png_distributions(ctx: _Context, figure: str, out: Path) -> Path:
     return out
 
 
-def _png_utilization(ctx: _Context, out: Path) -> Path:
+def _png_utilization(ctx: RunContext, out: Path) -> Path:
     from matplotlib.colors import Normalize
 
     matrices = [(v["label"], *_utilization_matrix(ctx, v)) for v in ctx.variants]
@@ -852,7 +682,7 @@ def _percent_formatter() -> Any:
     return PercentFormatter(xmax=1.0, decimals=0)
 
 
-def _png_backlog(ctx: _Context, out: Path) -> Path:
+def _png_backlog(ctx: RunContext, out: Path) -> Path:
     fig = _figure(10, 4.4)
     ax = fig.subplots()
     for v in ctx.variants:
@@ -872,7 +702,7 @@ def _png_backlog(ctx: _Context, out: Path) -> Path:
     return out
 
 
-def _png_lost(ctx: _Context, out: Path) -> Path:
+def _png_lost(ctx: RunContext, out: Path) -> Path:
     bars = _lost_bars(ctx)
     names = [ctx.group_name(g) for g in ctx.groups]
     fig = _figure(min(14.0, max(7.0, 0.45 * len(names) * len(bars) + 2)), 4.6)
@@ -895,7 +725,7 @@ def _png_lost(ctx: _Context, out: Path) -> Path:
     return out
 
 
-def _png_flows(ctx: _Context, out: Path) -> Path:
+def _png_flows(ctx: RunContext, out: Path) -> Path:
     """One map per variant, stacked into one image."""
     from matplotlib.image import imread, imsave
 

@@ -49,6 +49,12 @@ PENDING_AUDIT = "cartnet_pending_audit"
 """Key in ``Session.info`` of the audit entries a transaction will write at commit."""
 
 
+AFTERWARDS = "cartnet_afterwards"
+"""Key in ``Session.info`` of work to do in a new transaction once this one has ended,
+committed or not: a failed signature password is audited even though the step that
+asked for it is rolled back."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -142,17 +148,32 @@ class ServiceContext:
         polling for the database's write lock (SQLite's busy handler sleeps up to 100 ms
         between tries, so some writers would wait seconds while later ones get in).
         """
-        with self._writer, self.sessions() as session, session.begin():
-            yield session
-            for entry in session.info.pop(PENDING_AUDIT, []):
-                self.audit.append(session, **entry, clock=self.now)
+        afterwards: list[Callable[[], None]] = []
+        try:
+            with self._writer, self.sessions() as session, session.begin():
+                session.info[AFTERWARDS] = afterwards
+                yield session
+                for entry in session.info.pop(PENDING_AUDIT, []):
+                    self.audit.append(session, **entry, clock=self.now)
+        finally:
+            for job in afterwards:
+                job()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A use case that only reads: it does not take SQLite's write lock."""
-        with self.sessions() as session, session.begin():
-            session.connection(execution_options=READ_ONLY)
-            yield session
+        """A use case that only reads: it does not take SQLite's write lock.
+
+        Work it leaves in :data:`AFTERWARDS` (auditing a failed password) runs once it
+        has ended, in transactions of its own."""
+        afterwards: list[Callable[[], None]] = []
+        try:
+            with self.sessions() as session, session.begin():
+                session.info[AFTERWARDS] = afterwards
+                session.connection(execution_options=READ_ONLY)
+                yield session
+        finally:
+            for job in afterwards:
+                job()
 
     def record(
         self,

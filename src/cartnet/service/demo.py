@@ -81,7 +81,7 @@ FLOWING_ORDERS = 20
 """Orders that run along their plan until now (the held ones come on top)."""
 DEMO_HASH_COST = (1, 4096, 1)
 """argon2id time cost, memory cost (KiB) and parallelism of the demo accounts, whose
-passwords are printed on screen (the service's default is 3, 65536, 4)."""
+passwords are printed on screen (the service's default is OWASP's 2, 19456, 1)."""
 PRODUCT = "tisagenlecleucel"
 
 Progress = Callable[[float, str], None]
@@ -249,9 +249,9 @@ class _User:
 
 
 def new_password() -> str:
-    """A random demo password: 12 letters and digits in three groups (about 60 bits)."""
+    """A random demo password: 16 letters and digits in four groups (about 80 bits)."""
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-    groups = ["".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3)]
+    groups = ["".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4)]
     return "-".join(groups)
 
 
@@ -405,22 +405,27 @@ class _Replay:
         return DemoLogins(logins=logins, states=states)
 
     def _make_users(self, passwords: dict[str, str]) -> None:
+        """The administrator from the command line, the others as the service makes them:
+        by the administrator, approved by a second one (the command line) for GxP roles,
+        and enrolled by their person with the one-time token."""
         self.clock.moment = self.start
         by = accounts.SYSTEM
         for username, role, tenant, name in _CAST:
             self.clock.moment += timedelta(minutes=3)
-            user = accounts.create_user(
-                self.ctx,
-                by,
-                NewUser(
-                    username=username,
-                    printed_name=name,
-                    password=passwords[username],
-                    role=role,
-                    center=tenant if role is Role.CENTER_COORDINATOR else None,
-                    site=tenant if role in (Role.SITE_OPERATOR, Role.QA) else None,
-                ),
+            new = NewUser(
+                username=username,
+                printed_name=name,
+                password=passwords[username] if by is accounts.SYSTEM else None,
+                role=role,
+                center=tenant if role is Role.CENTER_COORDINATOR else None,
+                site=tenant if role in (Role.SITE_OPERATOR, Role.QA) else None,
             )
+            made = accounts.create_user(self.ctx, by, new)
+            if made.user.pending is not None:
+                made = accounts.approve(self.ctx, accounts.SYSTEM, made.user.id)
+            user = made.user
+            if made.enrolment_token is not None:
+                user = accounts.enrol(self.ctx, made.enrolment_token, passwords[username], "demo")
             principal = Principal(
                 user.id, user.username, user.printed_name, user.role, user.center, user.site
             )

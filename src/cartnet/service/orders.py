@@ -34,6 +34,7 @@ from cartnet.network.entities import Regulator, Scope
 from cartnet.schedule.offers import Exclusion, OfferRequest, SlotChain
 from cartnet.service.access import ORDER_READERS, Principal, load_order, visible_orders
 from cartnet.service.context import ServiceContext, new_id
+from cartnet.service.cosign import request_cosignature
 from cartnet.service.errors import Conflict, Invalid, NotFound
 from cartnet.service.idempotency import Idempotency
 from cartnet.service.schemas import (
@@ -58,7 +59,7 @@ from cartnet.service.schemas import (
     StepView,
 )
 from cartnet.service.slots import Claim, SlotKind, chain_claims, qc_claims
-from cartnet.service.steps import step_view, take_step
+from cartnet.service.steps import Presigned, signatures_needed, step_view, take_step
 from cartnet.store.tables import AuditEntryRow, OrderExceptionRow, OrderRow, OrderStepRow
 
 PSEUDONYM_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -597,26 +598,53 @@ def apply_event(
     """Finish manufacturing, report OOS, or an OOS disposition, signed as the rules say."""
     with ctx.transaction() as session:
         row = load_order(session, principal, order_id, for_update=True)
-        event = OrderEvent(body.event)
-        if event is OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS:
-            require_no_open_exceptions(session, row)
-        changes: list[Change] = []
-        if event is OrderEvent.REMANUFACTURE and row.state == OrderState.OUT_OF_SPECIFICATION:
-            changes = _restart_manufacturing(ctx, session, row)
-        step = take_step(
+        return take_event(ctx, session, principal, row, body)
+
+
+def take_event(
+    ctx: ServiceContext,
+    session: Session,
+    principal: Principal,
+    row: OrderRow,
+    body: EventRequest,
+    presigned: Presigned | None = None,
+) -> StepResult:
+    """The step of :func:`apply_event`, or its request for co-signers where needed."""
+    event = OrderEvent(body.event)
+    if event is OrderEvent.RELEASE_UNDER_EXPANDED_ACCESS:
+        require_no_open_exceptions(session, row)
+    if presigned is None and signatures_needed(ctx, row, event) > 1:
+        return request_cosignature(
             ctx,
             session,
             principal,
             row,
             event,
+            kind="event",
+            payload=body.model_dump(mode="json", exclude={"signatures"}),
+            details={},
+            signatures=body.signatures,
             reason_code=body.reason_code,
             reason_text=body.reason_text,
-            signatures=body.signatures,
-            changes=changes,
         )
-        return StepResult(
-            order=order_view(ctx, session, row), step=step_view(session, step), custody=None
-        )
+    changes: list[Change] = []
+    if event is OrderEvent.REMANUFACTURE and row.state == OrderState.OUT_OF_SPECIFICATION:
+        changes = _restart_manufacturing(ctx, session, row)
+    step = take_step(
+        ctx,
+        session,
+        principal,
+        row,
+        event,
+        reason_code=body.reason_code,
+        reason_text=body.reason_text,
+        signatures=body.signatures,
+        changes=changes,
+        presigned=presigned,
+    )
+    return StepResult(
+        order=order_view(ctx, session, row), step=step_view(session, step), custody=None
+    )
 
 
 def _restart_manufacturing(ctx: ServiceContext, session: Session, row: OrderRow) -> list[Change]:

@@ -7,10 +7,10 @@ identity; orders are shown by pseudonym and chain-of-identity id.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.custody import CustodyStep
@@ -32,12 +32,70 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[!-~]+$"),
 ]
 """An identifier: printable ASCII without spaces (usernames, site and center ids)."""
-Password = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=PRINTABLE)]
+Password = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")
+]
+"""No control characters at all: refused at login as when a password is set."""
 Scan = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 """What a scanner or keyboard produced, kept as given (only NUL is refused)."""
-Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+
+
+def _date_bounds(first: date, last: date) -> Any:
+    """``ge``/``le`` for a date, also shown in the OpenAPI document (JSON Schema has no
+    date bounds of its own: ``formatMinimum``/``formatMaximum`` as JSON Schema validators
+    such as Ajv read them, and words for people)."""
+    return Field(
+        ge=first,
+        le=last,
+        description=f"From {first.isoformat()} to {last.isoformat()}.",
+        json_schema_extra={"formatMinimum": first.isoformat(), "formatMaximum": last.isoformat()},
+    )
+
+
+Day = Annotated[date, _date_bounds(FIRST_DAY, LAST_DAY)]
 """A planning date: within what the calendars can hold."""
-BirthDate = Annotated[date, Field(ge=date(1880, 1, 1), le=date(2199, 12, 31))]
+BirthDate = Annotated[date, _date_bounds(date(1880, 1, 1), LAST_DAY)]
+
+FIRST_INSTANT = datetime(FIRST_DAY.year, 1, 1, tzinfo=UTC)
+LAST_INSTANT = datetime(LAST_DAY.year + 1, 1, 1, tzinfo=UTC)
+
+
+def _instant_in_range(value: datetime) -> datetime:
+    """An event time must be a real moment the store can hold, in UTC.
+
+    An offset can push a time near year 1 or 9999 out of what a datetime holds once it
+    is converted to UTC (``0001-01-01T00:00:00+14:00``); that is refused here, with the
+    field, rather than failing when it is stored.
+    """
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not FIRST_INSTANT <= utc < LAST_INSTANT:
+        raise ValueError(
+            f"must be from {FIRST_INSTANT.isoformat()} to before {LAST_INSTANT.isoformat()} "
+            "(in UTC)"
+        )
+    return value
+
+
+EventTime = Annotated[
+    AwareDatetime,
+    AfterValidator(_instant_in_range),
+    Field(
+        description="An ISO 8601 date and time with its UTC offset, from "
+        f"{FIRST_INSTANT.isoformat()} to before {LAST_INSTANT.isoformat()}; at most "
+        "`clock_skew_minutes` ahead of the server clock, and not before the order's "
+        "previous step.",
+        json_schema_extra={
+            "formatMinimum": FIRST_INSTANT.isoformat(),
+            "formatExclusiveMaximum": LAST_INSTANT.isoformat(),
+        },
+    ),
+]
+"""When something happened at the bench, as the bench's clock says (with its offset)."""
 
 
 class Request(BaseModel):
@@ -65,7 +123,9 @@ class TokenIssued(Response):
 class NewUser(Request):
     username: Name
     printed_name: Text
-    password: Annotated[str, StringConstraints(min_length=12, max_length=200)]
+    password: Password | None = None
+    """Only from the command line (bootstrap, demo); an administrator's new account gets
+    a one-time enrolment token and its person sets the password."""
     role: Role
     center: Name | None = None
     site: Name | None = None
@@ -79,6 +139,47 @@ class UserView(Response):
     center: str | None
     site: str | None
     active: bool
+    enrolled: bool = True
+    """Whether the person has set a password (enrolment done)."""
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    """Set while the account must wait after failed logins (a lockout past
+    ``login_lockout_after`` failures); an administrator can lift it."""
+    pending: str | None = None
+    """A change awaiting a second administrator's approval, in words."""
+
+
+class Enrolment(Response):
+    """A new account (or a reset one) and the one-time token its person enrols with."""
+
+    user: UserView
+    enrolment_token: str | None
+    """Give it to the person (not by the same channel as the username if possible);
+    ``None`` while a second administrator's approval is pending (the approver gets it)."""
+    enrolment_url: str | None = None
+    expires_at: datetime | None
+
+
+class EnrolRequest(Request):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[!-~]+$")]
+    password: Password
+
+
+class PasswordChange(Request):
+    username: Name
+    old_password: Password
+    new_password: Password
+
+
+class AccountChange(Request):
+    """What an administrator changes of an account; each change is audited with the reason."""
+
+    active: bool | None = None
+    role: Role | None = None
+    center: Name | None = None
+    site: Name | None = None
+    printed_name: Text | None = None
+    reason: Text
 
 
 # --- orders -----------------------------------------------------------------------------
@@ -192,10 +293,21 @@ class Reschedule(Request):
 
 
 class SignatureInput(Request):
-    """One person's e-signature: they re-enter their password (21 CFR 11.200)."""
+    """The caller's own e-signature: they re-enter their password (21 CFR 11.200).
+
+    Only one: co-signers sign in their own session (:class:`CosignInput`).
+    """
 
     username: Name
     password: Password
+
+
+class CosignInput(Request):
+    """A co-signature in the co-signer's own session: password re-entry and the meaning
+    they declare, which must be the step's (21 CFR 11.50, 11.200)."""
+
+    password: Password
+    meaning: SignatureMeaning
 
 
 class SignatureView(Response):
@@ -230,7 +342,7 @@ class CustodyRequest(Request):
     """The identifier was keyed in, so it must carry its check character."""
     organisation: Text
     place: Text
-    at: AwareDatetime
+    at: EventTime
     temperature_c: Annotated[float, Field(ge=-273.15, le=100)] | None = None
     signatures: Annotated[list[SignatureInput], Field(max_length=5)] = []
 
@@ -241,7 +353,7 @@ class StepRequest(Request):
     scanned: Scan
     typed: bool = False
     place: Text
-    at: AwareDatetime
+    at: EventTime
     temperature_c: Annotated[float, Field(ge=-273.15, le=100)] | None = None
     signatures: Annotated[list[SignatureInput], Field(min_length=1, max_length=5)]
 
@@ -277,10 +389,49 @@ class CustodyView(Response):
     refusal_reason: str | None
 
 
+class CosignatureView(Response):
+    """A signed step awaiting co-signature: what it is, who signed, until when."""
+
+    id: str
+    order_id: str
+    coi: str
+    event: OrderEvent
+    meaning: SignatureMeaning
+    required: int
+    """Independent signatures the step needs."""
+    requested_by: str
+    """Printed name of the first signer."""
+    signed_by: list[str]
+    """The manifestation of each signature so far (21 CFR 11.50)."""
+    step_id: str
+    record_hash: str
+    """SHA-256 of the step record every signature binds."""
+    details: dict[str, str | int | float | bool | None]
+    """The step as it will be taken: custody details or the reason."""
+    created_at: datetime
+    expires_at: datetime
+    state: Literal["pending", "completed", "withdrawn", "expired"]
+
+
 class StepResult(Response):
     order: OrderView
     step: StepView | None
     custody: CustodyView | None
+    pending: CosignatureView | None = None
+    """Set (with ``step`` and ``custody`` null) when the step awaits co-signature."""
+
+
+class CosignatureList(Response):
+    awaiting_you: list[CosignatureView]
+    """Steps you may co-sign: your role and tenant, not signed by you yet."""
+    yours: list[CosignatureView]
+    """Steps you signed first that still await co-signature (you may withdraw them)."""
+
+
+class CosignResult(Response):
+    request: CosignatureView
+    result: StepResult | None
+    """The step taken, when yours was the last signature it needed."""
 
 
 class NewQcResult(Request):
@@ -288,7 +439,7 @@ class NewQcResult(Request):
     result: Text
     specification: Text
     passed: bool
-    tested_at: AwareDatetime
+    tested_at: EventTime
 
 
 class QcResultView(Response):
@@ -331,11 +482,29 @@ class ExcursionView(Response):
     ongoing: bool
 
 
+class EpisodeView(Response):
+    """Excursions close together in time: one event to review, one exception."""
+
+    start: datetime
+    end: datetime
+    minutes: float
+    minutes_outside: float
+    excursions: int
+    side: str
+    """The side of the peak: ``above`` or ``below``."""
+    limit_c: float
+    peak_c: float
+    """The reading farthest beyond its limit."""
+    ongoing: bool
+
+
 class TemperatureLogResult(Response):
     shipment: ShipmentView
     readings: int
     excursions: list[ExcursionView]
+    episodes: list[EpisodeView]
     exceptions_raised: int
+    """One per episode, at most ``max_exceptions_per_log``; the last sums up the rest."""
 
 
 class ExceptionView(Response):

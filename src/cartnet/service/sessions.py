@@ -2,8 +2,9 @@
 
 A session is kept in the database, not in a signed cookie, so that logout, an idle
 timeout or an administrator disabling the account ends it for certain, on every
-server process. The cookie carries 32 random bytes; the row keeps their SHA-256 and
-the session's CSRF token, which every state-changing form of the portal must echo.
+server process. The cookie carries 32 random bytes; the row keeps their HMAC under a
+key not in the database (a row inserted by hand opens nothing) and the session's CSRF
+token, which every state-changing form of the portal must echo.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from cartnet.ledger.audit import AuditAction, ReasonCode
 from cartnet.service.access import Principal
-from cartnet.service.accounts import check_credentials, principal_of
-from cartnet.service.context import ServiceContext
+from cartnet.service.context import ServiceContext, audit_value
+from cartnet.service.credentials import token_key
 from cartnet.service.errors import Unauthorized
+from cartnet.service.logins import (
+    UNKNOWN_ADDRESS,
+    check_credentials,
+    principal_of,
+    usable_account,
+)
 from cartnet.service.security import new_token, token_hash
 from cartnet.store.tables import UserRow, WebSessionRow
 
@@ -43,22 +51,31 @@ class StartedSession:
     session: PortalSession
 
 
-def start_session(ctx: ServiceContext, username: str, password: str) -> StartedSession:
+def start_session(
+    ctx: ServiceContext, username: str, password: str, address: str = UNKNOWN_ADDRESS
+) -> StartedSession:
     """Log in: check the password (outside any transaction), then open a session."""
-    principal = check_credentials(ctx, username, password)
+    principal = check_credentials(ctx, username, password, address)
     token = new_token()
     csrf = secrets.token_urlsafe(32)
     now = ctx.now()
+    row = WebSessionRow(
+        token_hash=token_hash(token, token_key(ctx)),
+        user_id=principal.user_id,
+        csrf_token=csrf,
+        started_at=now,
+        seen_at=now,
+        ended_at=None,
+    )
     with ctx.transaction() as session:
-        session.add(
-            WebSessionRow(
-                token_hash=token_hash(token),
-                user_id=principal.user_id,
-                csrf_token=csrf,
-                started_at=now,
-                seen_at=now,
-                ended_at=None,
-            )
+        ctx.add_record(
+            session,
+            principal,
+            row,
+            "web_session",
+            lambda r: str(r.token_hash),
+            ["user_id", "started_at"],
+            also=[("address", None, address)],
         )
     lifetime = ctx.settings.session_lifetime
     return StartedSession(token, PortalSession(principal, csrf, now + lifetime))
@@ -67,7 +84,7 @@ def start_session(ctx: ServiceContext, username: str, password: str) -> StartedS
 def resume_session(ctx: ServiceContext, token: str) -> PortalSession:
     """The session a cookie stands for; :class:`Unauthorized` when it has ended."""
     now = ctx.now()
-    key = token_hash(token)
+    key = token_hash(token, token_key(ctx))
     with ctx.reading() as session:
         found = session.execute(
             select(WebSessionRow, UserRow)
@@ -87,8 +104,7 @@ def resume_session(ctx: ServiceContext, token: str) -> PortalSession:
             f"the session ended after {settings.session_idle_minutes:g} minutes without use; "
             "log in again"
         )
-    if not user.active:
-        raise Unauthorized(f"the account {user.username!r} is disabled")
+    principal = usable_account(ctx, user)
     if now - row.seen_at >= SEEN_EVERY:
         with ctx.transaction() as session:
             session.execute(
@@ -96,19 +112,28 @@ def resume_session(ctx: ServiceContext, token: str) -> PortalSession:
                 .where(WebSessionRow.token_hash == key, WebSessionRow.ended_at.is_(None))
                 .values(seen_at=now)
             )
-    return PortalSession(
-        principal_of(user), row.csrf_token, row.started_at + settings.session_lifetime
-    )
+    return PortalSession(principal, row.csrf_token, row.started_at + settings.session_lifetime)
 
 
 def end_session(ctx: ServiceContext, token: str) -> None:
     """Log out: the session ends in the database, whatever copies of the cookie exist."""
     with ctx.transaction() as session:
-        session.execute(
-            update(WebSessionRow)
-            .where(WebSessionRow.token_hash == token_hash(token), WebSessionRow.ended_at.is_(None))
-            .values(ended_at=ctx.now())
-        )
+        row = session.get(WebSessionRow, token_hash(token, token_key(ctx)), with_for_update=True)
+        if row is None or row.ended_at is not None:
+            return
+        row.ended_at = ctx.now()
+        user = session.get(UserRow, row.user_id)
+        if user is not None:
+            ctx.record(
+                session,
+                principal_of(user),
+                AuditAction.UPDATE,
+                "web_session",
+                row.token_hash,
+                [("ended_at", None, audit_value(row.ended_at))],
+                reason_code=ReasonCode.OTHER,
+                reason_text="logged out",
+            )
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:

@@ -60,8 +60,13 @@ class ServiceSettings(BaseModel):
     """Key of the HMAC that seals e-signatures."""
     token_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
     max_upload_bytes: Annotated[int, Field(ge=1024)] = 2_000_000
-    signature_rules: Mapping[str, Mapping[str, int]] = {}
-    """Independent signatures per step and country, e.g. ``{"release": {"DE": 2}}``."""
+    signature_rules: Mapping[str, Mapping[str, int | Mapping[str, object]]] = {}
+    """Who signs each step, per country: a count (``{"release": {"DE": 2}}``) or
+    ``{count, roles, other_tenants}`` naming the roles a co-signer may hold and whether
+    they may work for another tenant; unset: one signature; co-signers (when a count
+    asks for them) hold a role that may take the step and work where it happens."""
+    cosignature_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 4.0
+    """A step awaiting co-signature is refused this long after its first signature."""
     product_codes: Mapping[str, str] = {}
     """ISBT 128 product code (8 characters) per product id, for the Single European Code."""
     default_product_code: str = "S9999V00"
@@ -76,6 +81,67 @@ class ServiceSettings(BaseModel):
     """A portal session ends this long after login, however active."""
     secure_cookies: bool | None = None
     """Mark the session cookie ``Secure``; ``None``: when the request came over HTTPS."""
+    job_slots: Annotated[int, Field(ge=0, le=16)] = 1
+    """Planning jobs each server process runs at a time (0: this process runs none)."""
+    job_workers: Annotated[int, Field(ge=1, le=256)] | None = None
+    """Processes for a job's twin replications; ``None``: one per core."""
+    scheduler: str | None = None
+    """A Dask scheduler (``tcp://host:8786``) to run the jobs' replications on instead."""
+    tower_qa_read: bool = False
+    """Let QA users open the control tower (the whole network, read-only: they still act
+    only on their own site's exceptions). Off: planners and logistics only."""
+    tower_slot_wait_days: Annotated[int, Field(ge=0, le=365)] = 7
+    """An enrolled order waiting longer than this for a manufacturing slot is at risk."""
+    tower_late_days: Annotated[int, Field(ge=0, le=60)] = 1
+    """An order this many days behind a planned date of its chain is late against plan."""
+    tower_shipment_grace_hours: Annotated[float, Field(ge=0, le=24 * 14)] = 12.0
+    """A shipment is overdue this long after its lane's mean transit time has passed."""
+    tower_stability_warning_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 12.0
+    """Fresh starting material this close to the end of its stability window is at risk."""
+    tower_expiry_warning_days: Annotated[int, Field(ge=0, le=365)] = 14
+    """A released product this close to its expiry, not yet infused, is at risk."""
+    # --- accounts: logins, throttling, password policy (docs/background/orchestration.md)
+    hashing_slots: Annotated[int, Field(ge=1, le=256)] | None = None
+    """Password hashes checked at once per process; ``None``: one per core. A login past
+    them is refused with 429 and ``Retry-After`` instead of queueing (argon2 needs
+    memory and a core for tens of milliseconds each)."""
+    login_backoff_after: Annotated[int, Field(ge=1)] = 3
+    """Failed logins of one account before each further try must wait (exponential)."""
+    login_backoff_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    """The first wait; it doubles with every further failure, up to the lockout."""
+    login_lockout_after: Annotated[int, Field(ge=1, le=100)] = 10
+    """Failed logins (or signature passwords) of one account that lock it
+    (NIST SP 800-63B allows at most 100)."""
+    login_lockout_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 15.0
+    """How long a lockout lasts unless an administrator lifts it sooner."""
+    address_backoff_after: Annotated[int, Field(ge=1)] = 10
+    """Failed logins from one client address before its tries must wait (exponential)."""
+    address_lockout_after: Annotated[int, Field(ge=1)] = 50
+    """Failed logins from one client address that lock it out for the lockout time."""
+    password_min_length: Annotated[int, Field(ge=8, le=64)] = 15
+    """NIST SP 800-63B-4 3.1.1.2: at least 15 characters for a password used alone."""
+    password_max_age_days: Annotated[float, Field(gt=0)] | None = None
+    """Expire passwords this many days after they were set; ``None``: never (NIST SP
+    800-63B advises against periodic changes; some sites' procedures require them)."""
+    enrolment_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 72.0
+    """How long a new account's (or a reset's) one-time enrolment token stays valid."""
+    role_grant_approval: bool = True
+    """Granting a GxP role (QA, site operator, center coordinator) needs a second
+    administrator's approval before the account can log in with it."""
+    clock_skew_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 10.0
+    """How far ahead of the server clock an event time may be (the bench clock's error)."""
+    excursion_episode_gap_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = 60.0
+    """Excursions of one temperature log less than this far apart are one episode, and
+    raise one exception: a logger flickering across a limit is one event to review."""
+    max_exceptions_per_log: Annotated[int, Field(ge=1, le=1000)] = 10
+    """At most this many exceptions from one temperature log; the last one sums up the
+    episodes beyond it."""
+    refused_scans_per_order: Annotated[int, Field(ge=1, le=10_000)] = 5
+    """Refused CoI scans recorded per order within ``refused_scan_window_minutes``; more
+    are answered ``429`` and not recorded again."""
+    refused_scans_per_user: Annotated[int, Field(ge=1, le=10_000)] = 20
+    """Refused CoI scans recorded per user within ``refused_scan_window_minutes``."""
+    refused_scan_window_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60.0
 
     @field_validator("fin")
     @classmethod
@@ -100,8 +166,8 @@ class ServiceSettings(BaseModel):
     @field_validator("signature_rules")
     @classmethod
     def _signature_rules(
-        cls, value: Mapping[str, Mapping[str, int]]
-    ) -> Mapping[str, Mapping[str, int]]:
+        cls, value: Mapping[str, Mapping[str, int | Mapping[str, object]]]
+    ) -> Mapping[str, Mapping[str, int | Mapping[str, object]]]:
         signed = sorted({t.event.value for t in TRANSITIONS if t.needs_signature})
         for step in value:
             if step not in signed:
@@ -152,6 +218,26 @@ class ServiceSettings(BaseModel):
     @property
     def session_lifetime(self) -> timedelta:
         return timedelta(hours=self.session_hours)
+
+    @property
+    def cosignature_lifetime(self) -> timedelta:
+        return timedelta(hours=self.cosignature_hours)
+
+    @property
+    def lockout(self) -> timedelta:
+        return timedelta(minutes=self.login_lockout_minutes)
+
+    @property
+    def enrolment_lifetime(self) -> timedelta:
+        return timedelta(hours=self.enrolment_hours)
+
+    @property
+    def clock_skew(self) -> timedelta:
+        return timedelta(minutes=self.clock_skew_minutes)
+
+    @property
+    def refused_scan_window(self) -> timedelta:
+        return timedelta(minutes=self.refused_scan_window_minutes)
 
     @property
     def signature_policy(self) -> SignaturePolicy:
@@ -206,7 +292,9 @@ def _key_file(path: Path) -> str:
     """The key kept in ``path``; a new one is written (mode 0600) if there is none."""
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.chmod(0o700)  # the user data directory: the owner's only
     key = new_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

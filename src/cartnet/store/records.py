@@ -23,6 +23,7 @@ from cartnet.ledger.signatures import ElectronicSignature, SignatureMeaning, sea
 from cartnet.store.tables import (
     AuditEntryRow,
     Base,
+    CosignatureRequestRow,
     CustodyEventRow,
     OrderExceptionRow,
     OrderRow,
@@ -65,6 +66,7 @@ AUDITED = (
     Audited("order_exception", OrderExceptionRow, _last_int, "exception"),
     Audited("temperature_log", TemperatureLogRow, _last_int, "temperature log"),
     Audited("user", UserRow, _last, "user"),
+    Audited("cosignature_request", CosignatureRequestRow, _last, "co-signature request"),
 )
 
 

@@ -348,23 +348,41 @@ class OrderExceptionRow(Base):
 
 
 class UserRow(Base):
-    """A local user account: one role, and the center or site it belongs to."""
+    """A local user account: one role, and the center or site it belongs to.
+
+    ``login_name`` is the username case-folded (unique: ``Ada`` and ``ada`` are one
+    login); ``name_key`` the printed name case-folded within its tenant (unique: no two
+    people of one center or site sign with the same name). ``password_hash`` is empty
+    until the person enrols with their one-time ``enrolment_hash`` token. ``seal`` is an
+    HMAC of the credential columns under a server key that is not in the database.
+    """
 
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    login_name: Mapped[str] = mapped_column(String(64), unique=True)
     printed_name: Mapped[str] = mapped_column(String(200))
-    password_hash: Mapped[str] = mapped_column(Text)
+    name_key: Mapped[str] = mapped_column(String(300), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enrolment_hash: Mapped[str | None] = mapped_column(String(HASH_LENGTH))
+    enrolment_expires: Mapped[datetime | None] = mapped_column(UTCDateTime)
     role: Mapped[str] = mapped_column(String(32))
     center: Mapped[str | None] = mapped_column(String(64))
     site: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean)
+    pending_grant: Mapped[str | None] = mapped_column(String(200))
+    """A GxP role grant awaiting a second administrator: ``role center site by`` as JSON."""
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seal: Mapped[str | None] = mapped_column(String(HASH_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class TokenRow(Base):
-    """A bearer token, stored as its SHA-256 only: a stolen table opens no session."""
+    """A bearer token, stored as its HMAC-SHA256 under a key not in the database: a stolen
+    table opens no session and a row inserted by hand is refused."""
 
     __tablename__ = "tokens"
 
@@ -405,7 +423,7 @@ class KeyCheckRow(Base):
 class WebSessionRow(Base):
     """A logged-in browser: kept server-side so logout and timeouts end it for certain.
 
-    The cookie carries a random token; the row keeps its SHA-256 only, like bearer
+    The cookie carries a random token; the row keeps its keyed hash only, like bearer
     tokens, and the session's CSRF token, which every state-changing form must echo.
     """
 
@@ -419,3 +437,70 @@ class WebSessionRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobRow(Base):
+    """A long computation a planner started from the portal: its parameters, progress, result.
+
+    The row is the job's whole state, so a browser refresh or another server process
+    sees the same progress, and a restart can tell a job that stopped with its server
+    (``heartbeat_at`` gone stale) from one still running.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(String(200), default="")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    runner: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CosignatureRequestRow(Base):
+    """A signed step awaiting co-signature: the step is not taken until all have signed.
+
+    The first signer's request fixes the step (its id, time and record hash) and keeps
+    what is needed to take it later (``payload``: the request without signatures); each
+    co-signer adds a sealed signature in their own session. ``state``: ``pending``, then
+    ``completed`` (the step was taken), ``withdrawn`` (by the first signer) or
+    ``expired`` (refused after ``expires_at``).
+    """
+
+    __tablename__ = "cosignature_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("orders.id", ondelete="RESTRICT"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    step_id: Mapped[str] = mapped_column(String(64), unique=True)
+    step_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    from_state: Mapped[str] = mapped_column(String(32))
+    record_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    meaning: Mapped[str] = mapped_column(String(32))
+    required: Mapped[int] = mapped_column(Integer)
+    tenant: Mapped[str] = mapped_column(String(8))
+    requested_by: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    signatures: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -84,8 +84,14 @@ def executor_for(workers: int | None, scheduler: str | None) -> Iterator[Executo
     if count <= 1:
         yield None
         return
-    with ProcessPoolExecutor(max_workers=count) as pool:
+    pool = ProcessPoolExecutor(max_workers=count)
+    try:
         yield pool
+    except BaseException:
+        # Interrupted or cancelled: drop the batches not started instead of waiting for them.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def run_variants(

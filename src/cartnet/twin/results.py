@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from cartnet.network import Network
 from cartnet.twin.kpis import HIST_DAYS, Aggregate
+from cartnet.twin.pipeline import unserved_streams
 from cartnet.twin.replications import Variant
 from cartnet.twin.settings import TwinSettings
 from cartnet.twin.stats import estimate
@@ -98,3 +100,17 @@ def run_document(
         "differences": differences,
         "warnings": warnings,
     }
+
+
+def unserved_warnings(networks: list[Network], settings: TwinSettings) -> list[str]:
+    """Demand that no site may serve, once per stream: those patients wait and are lost."""
+    found = []
+    for net in networks:
+        for st in unserved_streams(net, settings):
+            where = f" (scenario {net.applied_scenario})" if net.applied_scenario else ""
+            trial = f", trial {st.trial}" if st.trial else ""
+            found.append(
+                f"no site may serve {st.product} {st.scope}{trial} patients of market "
+                f"{st.market} at center {st.center}{where}; they will wait and be lost"
+            )
+    return list(dict.fromkeys(found))

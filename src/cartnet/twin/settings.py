@@ -14,7 +14,7 @@ Share = Annotated[float, Field(ge=0, le=1)]
 class TwinSettings(BaseModel):
     """Horizon, warm-up and the patient-side assumptions of a simulation.
 
-    Defaults are assumptions, chosen against DOMAIN.md §5:
+    Defaults are assumptions, chosen against the figures of docs/background/domain.md §5:
 
     * ``loss_hazard_per_day`` 0.003: about 11 % of patients lost over a 40-day
       enrolment-to-infusion time, inside the 8-23 % "manufactured but not infused"

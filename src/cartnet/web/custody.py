@@ -29,11 +29,12 @@ from cartnet.service.custody import STEP_EVENTS
 from cartnet.service.errors import Conflict, Invalid, NotFound, ServiceError
 from cartnet.service.schemas import CustodyRequest, OrderView, StepRequest
 from cartnet.web.events import (
+    cosigners_needed,
     signed_by,
-    signers_needed,
     status_of,
     step_errors,
     step_rule,
+    taken_or_pending,
     without_passwords,
 )
 from cartnet.web.page import AnyUser, Page, form_values, role_page
@@ -168,14 +169,14 @@ async def record_custody(page: AnyUser, step: str, order_id: str = OrderId) -> R
                 "signatures": signed_by(page, values) if rule and rule.signature else [],
             }
         )
-        await page.call(custody.record_custody, ctx, who, order_id, body)
+        result = await page.call(custody.record_custody, ctx, who, order_id, body)
     except (ValidationError, ServiceError) as err:
         errors, recorded = _refusal(err)
         shown = _kept(values, recorded)
         return _render(page, order, handoff, rule, shown, errors, recorded, status_of(err))
     if handoff is CustodyStep.RECEIPT_AT_SITE:
-        return page.redirect("/site")
-    return page.redirect(f"/orders/{order_id}")
+        return taken_or_pending(page, result, "/site")
+    return taken_or_pending(page, result, f"/orders/{order_id}")
 
 
 def signed_step_request(page: Page, values: dict[str, str]) -> StepRequest:
@@ -215,7 +216,7 @@ def _render(
         order=order,
         step=step,
         rule=rule,
-        cosigners=range(1, signers_needed(page, order, rule)),
+        cosigners=cosigners_needed(page, order, rule),
         offsets=OFFSETS,
         form=form,
         errors=errors,
@@ -240,11 +241,12 @@ async def record_infusion(page: Coordinator, order_id: str = OrderId) -> Respons
     values = form_values(form)
     try:
         body = signed_step_request(page, values)
-        await page.call(custody.record_signed_step, ctx, who, order_id, CustodyStep.INFUSION, body)
+        step = CustodyStep.INFUSION
+        result = await page.call(custody.record_signed_step, ctx, who, order_id, step, body)
     except (ValidationError, ServiceError) as err:
         errors, recorded = _refusal(err)
         if isinstance(err, ServiceError) and err.status == 409 and not recorded:
             order = await page.call(orders.get_order, ctx, who, order_id)
         shown = _kept(values, recorded)
         return _render(page, order, None, rule, shown, errors, recorded, status_of(err))
-    return page.redirect(f"/orders/{order_id}")
+    return taken_or_pending(page, result, f"/orders/{order_id}")

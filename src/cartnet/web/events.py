@@ -2,7 +2,8 @@
 
 Finishing manufacturing (the site operator) and QA's out-of-specification decisions
 (report OOS, re-manufacture, release under expanded access) are one form each: the
-reason the lifecycle table asks for, and the e-signature where the step is signed.
+reason the lifecycle table asks for, and the e-signature where the step is signed (the
+signer's own: co-signers sign in their own session on ``/signatures``).
 The table (:func:`cartnet.ledger.lifecycle.transition_rule`) decides what the form
 shows, so the page asks exactly what the service will check. The helpers here are
 shared by the other step pages (custody, booking, closing an order).
@@ -11,6 +12,7 @@ shared by the other step pages (custody, booking, closing an order).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
@@ -19,17 +21,16 @@ from pydantic import ValidationError
 from cartnet.api.deps import IDENTIFIER
 from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.lifecycle import IllegalTransition, OrderEvent, Transition, transition_rule
+from cartnet.ledger.signatures import step_tenant
 from cartnet.service import orders
 from cartnet.service.access import Principal
 from cartnet.service.errors import Conflict, Forbidden, NotFound, ServiceError
-from cartnet.service.schemas import EventRequest, OrderView
+from cartnet.service.schemas import EventRequest, OrderView, StepResult
 from cartnet.web.page import AnyUser, Page, field_errors, form_values
 
 router = APIRouter()
 OrderId = Path(max_length=64, pattern=IDENTIFIER)
 SIGNATURE_FIELD = "signature_password"
-MAX_SIGNERS = 5
-"""As many signatures as a step request takes (:class:`EventRequest`)."""
 
 EVENTS: tuple[OrderEvent, ...] = (
     OrderEvent.COMPLETE_MANUFACTURING,
@@ -75,29 +76,40 @@ def signers_needed(page: Page, order: OrderView, rule: Transition | None) -> int
     return rule.required_signatures(order.country, page.ctx.signature_policy)
 
 
-def cosigner_field(index: int) -> str:
-    """The password field of the ``index``-th co-signer (the signer is index 0)."""
-    return f"cosigner_{index}_password"
+def cosigners_needed(page: Page, order: OrderView, rule: Transition | None) -> dict[str, Any]:
+    """What the step page says about co-signers: how many, which roles, whose tenant."""
+    needed = signers_needed(page, order, rule)
+    if rule is None or needed < 2:
+        return {"count": 0}
+    policy = page.ctx.signature_policy.rule(rule.event.value, order.country)
+    return {
+        "count": needed - 1,
+        "total": needed,
+        "roles": sorted(r.value for r in policy.cosigner_roles(rule.roles)),
+        "tenant": step_tenant(rule.event.value),
+        "other_tenants": policy.other_tenants,
+        "hours": page.ctx.settings.cosignature_hours,
+    }
 
 
 def signed_by(page: Page, values: dict[str, str]) -> list[dict[str, str]]:
-    """The signer's own e-signature from the password field, then any co-signers'.
+    """The signer's own e-signature from the password field; nothing when left empty.
 
-    Nothing when the signer left the password empty (the service then says the step
-    needs a signature). Co-signers are people beside the signer, where the country
-    asks for more than one signature; each enters their username and password.
+    Co-signers never type their password here: where the country asks for more than one
+    signature, the step waits for them to sign in their own session (``/signatures``).
     """
     password = values.get(SIGNATURE_FIELD)
     if password is None:
         return []
-    signatures = [{"username": page.principal.username, "password": password}]
-    for index in range(1, MAX_SIGNERS):
-        username = values.get(f"cosigner_{index}_username")
-        if username is not None:
-            signatures.append(
-                {"username": username, "password": values.get(cosigner_field(index), "")}
-            )
-    return signatures
+    return [{"username": page.principal.username, "password": password}]
+
+
+def taken_or_pending(page: Page, result: StepResult, taken: str) -> Response:
+    """After a signed step: ``taken`` if it was taken, the signatures page if it awaits
+    co-signature (where the first signer sees it and may withdraw it)."""
+    if result.pending is not None:
+        return page.redirect(f"/signatures#{result.pending.id}")
+    return page.redirect(taken)
 
 
 def without_passwords(values: dict[str, str]) -> dict[str, str]:
@@ -105,19 +117,12 @@ def without_passwords(values: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in values.items() if not k.endswith("password")}
 
 
-def _signature_field(location: list[str]) -> str:
-    """The form field of a problem at ``signatures[.i[.part]]``."""
-    if len(location) > 1 and location[1].isdigit() and int(location[1]) > 0:
-        return cosigner_field(int(location[1]))
-    return SIGNATURE_FIELD
-
-
 def step_errors(err: ValidationError | ServiceError) -> dict[str, str]:
     """Messages by form field; a problem with a signature goes next to its password."""
     if isinstance(err, ServiceError):
         location = (err.field or "").split(".")
         if location[0] == "signatures":
-            return {_signature_field(location): err.detail}
+            return {SIGNATURE_FIELD: err.detail}
         return field_errors(err)
     errors: dict[str, str] = {}
     for problem in err.errors():
@@ -125,7 +130,7 @@ def step_errors(err: ValidationError | ServiceError) -> dict[str, str]:
         if location and location[0] == "signatures":
             empty = problem.get("type") in ("missing", "string_too_short")
             message = "required" if empty else str(problem.get("msg", "invalid"))
-            errors.setdefault(_signature_field(location), message)
+            errors.setdefault(SIGNATURE_FIELD, message)
     for name, message in field_errors(err).items():
         if name not in ("signatures", "password", "username") and not name.isdigit():
             errors.setdefault(name, message)
@@ -169,11 +174,11 @@ async def take_event(page: AnyUser, event: str, order_id: str = OrderId) -> Resp
                 "signatures": signed_by(page, values),
             }
         )
-        await page.call(orders.apply_event, ctx, who, order_id, body)
+        result = await page.call(orders.apply_event, ctx, who, order_id, body)
     except (ValidationError, ServiceError) as err:
         shown = without_passwords(values)
         return _render(page, order, step, rule, shown, step_errors(err), status_of(err))
-    return page.redirect(f"/orders/{order_id}")
+    return taken_or_pending(page, result, f"/orders/{order_id}")
 
 
 def _render(
@@ -192,7 +197,7 @@ def _render(
         event=event,
         rule=rule,
         reasons=reason_choices(rule.reason_codes),
-        cosigners=range(1, signers_needed(page, order, rule)),
+        cosigners=cosigners_needed(page, order, rule),
         form=form,
         errors=errors,
     )

@@ -31,6 +31,7 @@ from cartnet.service.context import ServiceContext
 from cartnet.service.errors import Forbidden, ServiceError, Unauthorized
 from cartnet.service.sessions import PortalSession, csrf_matches, resume_session
 from cartnet.web.assets import HTMX
+from cartnet.web.bell import bell_for
 
 SESSION_COOKIE = "cartnet_session"
 CSRF_FIELD = "csrf_token"
@@ -118,8 +119,10 @@ class Page:
 
     def render(self, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
         """The template as a page; every template sees the user, their CSRF token, the path."""
+        user = None if self.session is None else self.session.principal
         context = {
-            "user": None if self.session is None else self.session.principal,
+            "user": user,
+            "bell": bell_for(self.ctx, user),
             "csrf": None if self.session is None else self.session.csrf_token,
             "network": self.ctx.network,
             "path": self.request.url.path,

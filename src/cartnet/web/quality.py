@@ -40,9 +40,10 @@ from cartnet.web.center import Cursor, Search, check_search, order_queue
 from cartnet.web.charts import temperature_chart
 from cartnet.web.custody import OFFSETS, parse_local_time, signed_step_request
 from cartnet.web.events import (
-    signers_needed,
+    cosigners_needed,
     status_of,
     step_errors,
+    taken_or_pending,
     without_passwords,
 )
 from cartnet.web.page import AnyUser, Page, field_errors, form_values, role_page
@@ -312,7 +313,8 @@ async def release(page: QaUser, order_id: str = OrderId) -> Response:
     values = form_values(form)
     try:
         body = signed_step_request(page, values)
-        await page.call(custody.record_signed_step, ctx, who, order_id, CustodyStep.RELEASE, body)
+        step = CustodyStep.RELEASE
+        result = await page.call(custody.record_signed_step, ctx, who, order_id, step, body)
     except (ValidationError, ServiceError) as err:
         recorded = isinstance(err, ServiceError) and err.code == "coi-mismatch"
         shown = {
@@ -321,7 +323,7 @@ async def release(page: QaUser, order_id: str = OrderId) -> Response:
             if not (recorded and k in ("scanned", "typed"))
         }
         return await _release(page, order_id, shown, step_errors(err), recorded, status_of(err))
-    return page.redirect(f"/orders/{order_id}")
+    return taken_or_pending(page, result, f"/orders/{order_id}")
 
 
 async def _release(
@@ -355,7 +357,7 @@ async def _release(
         ],
         "site": None if order.plan is None else ctx.network.site(order.plan.site),
         "rule": rule,
-        "cosigners": range(1, signers_needed(page, order, rule)),
+        "cosigners": cosigners_needed(page, order, rule),
         "offsets": OFFSETS,
         "reasons": _reasons(),
         "oos_url": _oos_url(page, order),

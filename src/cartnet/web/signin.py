@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from cartnet.ledger.roles import Role
 from cartnet.service import accounts
-from cartnet.service.errors import ServiceError
+from cartnet.service.errors import ServiceError, TooManyRequests
 from cartnet.service.sessions import csrf_matches, end_session, start_session
 from cartnet.web.page import (
     CSRF_FIELD,
@@ -36,7 +36,7 @@ HOME: dict[Role, str] = {
     Role.SITE_OPERATOR: "/site",
     Role.QA: "/qa",
     Role.LOGISTICS: "/logistics",
-    Role.PLANNER: "/orders",
+    Role.PLANNER: "/tower",
     Role.ADMIN: "/users",
 }
 """Where each role lands after login."""
@@ -94,13 +94,17 @@ async def log_in(page: Anonymous) -> Response:
             k: "required" for k, v in (("username", username), ("password", password)) if not v
         }
         return _login_page(page, next_path, shown, errors, 422)
+    address = page.request.client.host if page.request.client is not None else "unknown"
     try:
-        started = await page.call(start_session, page.ctx, username, password)
+        started = await page.call(start_session, page.ctx, username, password, address)
     except ServiceError as err:
         errors = field_errors(err)
-        return _login_page(
+        response = _login_page(
             page, next_path, shown, {"_form": next(iter(errors.values()))}, err.status
         )
+        if isinstance(err, TooManyRequests):
+            response.headers["Retry-After"] = str(err.retry_after)
+        return response
     target = next_path or HOME[started.session.principal.role]
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
@@ -112,6 +116,54 @@ async def log_in(page: Anonymous) -> Response:
         path="/",
     )
     response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+ENROL_COOKIE = "cartnet_enrol"
+
+
+@router.get("/enrol")
+def enrol_form(page: Anonymous) -> Response:
+    """Where a new (or reset) account's person sets their own password."""
+    return _enrol_page(page, {}, 200)
+
+
+def _enrol_page(page: Page, errors: dict[str, str], status: int) -> Response:
+    token = page.request.cookies.get(ENROL_COOKIE) or secrets.token_urlsafe(32)
+    response = page.render(
+        "enrol.html",
+        status=status,
+        login_csrf=token,
+        form={},
+        errors=errors,
+        min_length=page.ctx.settings.password_min_length,
+    )
+    response.set_cookie(
+        ENROL_COOKIE, token, httponly=True, samesite="strict", secure=_secure(page), path="/enrol"
+    )
+    return response
+
+
+@router.post("/enrol")
+async def enrol(page: Anonymous) -> Response:
+    data = await page.request.form()
+    if not csrf_matches(page.request.cookies.get(ENROL_COOKIE, ""), str(data.get(CSRF_FIELD))):
+        return _enrol_page(page, {"_form": "the form expired; enter it again"}, 403)
+    token = str(data.get("token") or "").strip()
+    password = str(data.get("password") or "")
+    if not token or not password:
+        missing = {k: "required" for k, v in (("token", token), ("password", password)) if not v}
+        return _enrol_page(page, missing, 422)
+    address = page.request.client.host if page.request.client is not None else "unknown"
+    try:
+        await page.call(accounts.enrol, page.ctx, token, password, address)
+    except ServiceError as err:
+        response = _enrol_page(page, {"_form": err.detail}, err.status)
+        if isinstance(err, TooManyRequests):
+            response.headers["Retry-After"] = str(err.retry_after)
+        return response
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(ENROL_COOKIE, path="/enrol")
     return response
 
 
