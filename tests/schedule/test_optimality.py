@@ -1,6 +1,6 @@
 """Every ``optimal`` is a proof: the optimizer against references written without its code.
 
-Two references know only DOMAIN.md's chain arithmetic (lead = ⌈1 + inbound⌉,
+Two references know only the chain arithmetic of docs/background/domain.md (lead = ⌈1 + inbound⌉,
 release = start + ⌈manufacturing + QC⌉, delivery = release + ⌈outbound⌉, infusion
 two days later) and the capacity calendar:
 
@@ -128,7 +128,7 @@ class Option:
 
 
 def options(net: Network, cal: CapacityCalendar, order: Order) -> list[Option]:
-    """Every chain the order could take on the calendar as it stands (DOMAIN.md §1)."""
+    """Every chain the order could take on the calendar as it stands (domain page, §1)."""
     product = net.products[0]
     fresh = (order.material or product.starting_material).value == "fresh"
     party = Party(order.center, "CH", order.trial)

@@ -2,7 +2,7 @@
 
 Tiny networks are built in code (two sites with one or two slots a day, starts
 on nine days) so that every assignment of a handful of orders can be
-enumerated; the brute force below knows only the chain arithmetic of DOMAIN.md
+enumerated; the brute force below knows only the chain arithmetic of the domain page
 and the capacity calendar's own booking rules, not the optimizer's model.
 """
 
