@@ -68,7 +68,8 @@ def row(name: str, plan: BacklogPlan, seconds: float) -> str:
     return (
         f"  {name:<8} {seconds:8.2f} s  objective {plan.objective or float('nan'):12.1f}  "
         f"TTT mean {mean or float('nan'):6.1f} p90 {p90 or float('nan'):6.1f}  "
-        f"unassigned {len(plan.unassigned):5d}  {plan.method:<17} {plan.status.value:<11} gap {gap}"
+        f"assigned {plan.assigned:5d} (at most {plan.assigned_bound})  "
+        f"{plan.method:<17} {plan.status.value:<11} gap {gap}"
     )
 
 
@@ -96,7 +97,7 @@ def run(label: str, network: Network, as_of: date, n: int, time_limit: float, ga
         f"(+ greedy warm start {t_greedy:.2f} s, passed in); {plan.candidates} candidate chains, "
         f"{plan.variables} columns, {plan.constraints} rows; bound {plan.bound}; {plan.message}"
     )
-    if base.objective and plan.objective:
+    if base.objective and plan.objective and plan.assigned == base.assigned:
         print(f"  objective optimize / greedy = {plan.objective / base.objective:.4f}")
     print()
 

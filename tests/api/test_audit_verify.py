@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -74,7 +75,8 @@ def test_verify_names_custody_qc_and_signature_rows_edited_outside(api: Any) -> 
     api.book_first(oid)
     collected = api.post("coordinator", f"/orders/{oid}/custody-events", {
         "step": "collection", "scanned": "&/" + coi, "organisation": "DFCI", "place": "bay 2",
-        "at": "2026-01-05T09:30:00-05:00", "signatures": api.sign("coordinator"),
+        "at": datetime.now(timezone(timedelta(hours=-5))).isoformat(),
+        "signatures": api.sign("coordinator"),
     })  # fmt: skip
     assert collected.status_code == 201, collected.text
     url = str(api.ctx.engine.url.render_as_string(hide_password=False))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -473,7 +473,7 @@ def test_signed_steps_check_who_signs_and_bind_the_signatures_to_the_step(
         field="signatures.0.username",
     )
     assert api.get("coordinator", f"/orders/{oid}").json()["state"] == "shipped_to_site"
-    at = "2026-03-02T09:15:00+01:00"
+    at = datetime.now(timezone(timedelta(hours=1))).isoformat()
     first = post("operator", "receipt_at_site", api.sign("operator"), at=at, place="goods in")
     assert first.status_code == 202, first.text
     assert api.get("coordinator", f"/orders/{oid}").json()["state"] == "shipped_to_site"

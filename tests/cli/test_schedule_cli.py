@@ -40,7 +40,16 @@ def test_optimize_plans_the_example_backlog_and_compares_with_greedy() -> None:
     doc = json.loads(result.stdout)
     plan, greedy = doc["plan"], doc["greedy"]
     assert plan["status"] == "optimal"
-    assert plan["objective"] <= greedy["objective"] + 1e-6
+    assert plan["objective_kind"] == "lexicographic"
+    assigned, time_to_treatment = plan["levels"]
+    assert assigned["value"] == assigned["bound"] == plan["assigned"] >= greedy["assigned"]
+    assert time_to_treatment["value"] == plan["objective"]
+    assert time_to_treatment["bound"] == plan["bound"] <= plan["objective"]
+    if plan["assigned"] == greedy["assigned"]:
+        assert plan["objective"] <= greedy["objective"] + 1e-6
+    result = runner.invoke(app, ["optimize", str(BACKLOG), "--network", "kymriah-2020"])
+    text = " ".join(result.stdout.split())  # Rich wraps at the terminal's width
+    assert "level 1, patients assigned" in text and "level 2, weighted time to treatment" in text
     assert plan["assigned"] + len(plan["unassigned"]) == doc["orders"]
 
 

@@ -2,7 +2,7 @@
 
 Tiny networks are built in code (two sites with one or two slots a day, starts
 on nine days) so that every assignment of a handful of orders can be
-enumerated; the brute force below knows only the chain arithmetic of DOMAIN.md
+enumerated; the brute force below knows only the chain arithmetic of the domain page
 and the capacity calendar's own booking rules, not the optimizer's model.
 """
 
@@ -345,7 +345,7 @@ def test_the_optimum_equals_exhaustive_search(case: str) -> None:
     )  # fmt: skip
     penalty = spec.get("penalty", 60.0)
     plan = optimize(net, make(), backlog, cost_weight=0.001, unassigned_penalty=penalty,
-                    candidates_per_site=50, time_limit=20)  # fmt: skip
+                    time_limit=20)  # fmt: skip
     assert plan.status is PlanStatus.OPTIMAL
     assert plan.objective == pytest.approx(
         exhaustive_optimum(net, make, backlog, 0.001, penalty), abs=1e-6
@@ -445,11 +445,15 @@ def test_the_optimizer_is_never_worse_than_greedy(after_ema: Network, n: int) ->
     base = greedy(after_ema, cal, backlog)
     plan = optimize(after_ema, cal, backlog, baseline=base)
     assert base.objective is not None and plan.objective is not None
-    assert plan.objective <= base.objective + 1e-6
+    assert plan.assigned >= base.assigned
+    if plan.assigned == base.assigned:
+        assert plan.objective <= base.objective + 1e-6
     assert plan.bound is not None and plan.bound <= plan.objective + 1e-6
-    # without the greedy chains the candidates are a subset: never better
+    # every start day is a candidate: the greedy start changes the proof's path, not the optimum
     cold = optimize(after_ema, cal, backlog, warm_start=False)
-    assert cold.objective is not None and plan.objective <= cold.objective + 1e-6
+    assert cold.status is plan.status is PlanStatus.OPTIMAL
+    assert cold.assigned == plan.assigned
+    assert cold.objective == pytest.approx(plan.objective, rel=1e-6)
 
 
 def test_greedy_books_each_order_on_its_best_offer_first_come_first_served(
@@ -478,14 +482,14 @@ def test_greedy_books_each_order_on_its_best_offer_first_come_first_served(
 def test_the_candidate_search_finds_the_offer_planners_chains(after_ema: Network) -> None:
     """The optimizer's vectorised search and ``OfferPlanner.offers`` agree chain for chain,
     with bookings, a quota and full apheresis days in the calendar."""
-    from cartnet.schedule.optimizer import _ChainSearch, _resolve
+    from cartnet.schedule.optimizer.chains import ChainSearch, resolve
 
     cal = preloaded(after_ema)
     cal.apheresis_booked[cal.center_index["charite-berlin"], 3:9] = 1
     backlog = kymriah_backlog(after_ema, 120, seed=21)
     planner = OfferPlanner(after_ema, cal)
-    jobs, _ = _resolve(after_ema, cal, backlog)
-    search = _ChainSearch(planner, cal.day(SEPT))
+    jobs, _ = resolve(after_ema, cal, backlog)
+    search = ChainSearch(planner, cal.day(SEPT))
     for job in jobs:
         found = search.search(job, 7)
         mine = {
@@ -550,7 +554,10 @@ def test_unassigned_orders_are_explained(after_ema: Network) -> None:
     assert "outside the capacity calendar" in why["late"].message
     assert why["trial"].reason is Why.NO_CANDIDATE
     assert "no EMA clinical (trial NO-SUCH-TRIAL) approval" in why["trial"].message
-    assert plan.objective == pytest.approx(4 * 365.0)
+    assert (plan.status, plan.assigned, plan.assigned_bound) == (PlanStatus.OPTIMAL, 0, 0)
+    assert plan.objective == 0.0
+    penalised = optimize(after_ema, cal, Backlog(as_of=SEPT, orders=orders), unassigned_penalty=365)
+    assert penalised.objective == pytest.approx(4 * 365.0)
 
 
 def test_orders_beyond_capacity_are_left_out_with_the_reason() -> None:
@@ -572,21 +579,22 @@ def test_orders_beyond_capacity_are_left_out_with_the_reason() -> None:
     assert u.reason is Why.PENALTY and "more than leaving it unassigned" in u.message
 
 
-def test_without_a_penalty_an_overfull_backlog_is_infeasible_and_explained() -> None:
+def test_an_overfull_backlog_assigns_as_many_patients_as_capacity_allows() -> None:
+    """By default leaving a patient out is never traded for days: the plan assigns the most
+    patients any plan can (proven: ``assigned_bound``), even urgent ones waiting longer."""
     net = tiny(lines=(8, 8))
     cal = CapacityCalendar(net, ORIGIN, days=7)
-    orders = [Order(id=f"o{k}", center="c1", product="p", earliest_apheresis=ORIGIN)
-              for k in range(10)]  # fmt: skip
-    plan = optimize(net, cal, Backlog(as_of=ORIGIN, orders=orders), unassigned_penalty=None)
-    assert plan.status is PlanStatus.INFEASIBLE
-    assert plan.objective is None
+    orders = [Order(id=f"o{k}", center="c1", product="p", earliest_apheresis=ORIGIN,
+                    weight=1.0 + k) for k in range(10)]  # fmt: skip
+    plan = optimize(net, cal, Backlog(as_of=ORIGIN, orders=orders))
     fit = len(plan.assignments)
     assert 0 < fit < 10
-    assert f"at most {fit} of 10 fit" in plan.message
-    assert all(u.order in plan.message for u in plan.unassigned)
-    feasible = optimize(net, cal, Backlog(as_of=ORIGIN, orders=orders[:fit]),
-                        unassigned_penalty=None)  # fmt: skip
-    assert feasible.status is PlanStatus.OPTIMAL and len(feasible.assignments) == fit
+    assert (plan.status, plan.assigned_bound) == (PlanStatus.OPTIMAL, fit)
+    for u in plan.unassigned:
+        assert u.reason is Why.CAPACITY and "no plan assigns more patients" in u.message
+    # a small penalty trades patients for days; the default never does
+    traded = optimize(net, cal, Backlog(as_of=ORIGIN, orders=orders), unassigned_penalty=1.0)
+    assert traded.assigned < fit
 
 
 def test_a_time_limit_gives_the_best_plan_found_with_its_gap(after_ema: Network) -> None:
@@ -603,7 +611,7 @@ def test_a_time_limit_gives_the_best_plan_found_with_its_gap(after_ema: Network)
         assert plan.gap == pytest.approx((plan.objective - plan.bound) / plan.objective)
         assert len(plan.assignments) + len(plan.unassigned) == 800
         base = greedy(after_ema, cal, backlog)
-        assert plan.objective <= (base.objective or 0) + 1e-6
+        assert plan.assigned >= base.assigned
 
 
 def test_the_calendar_is_untouched_unless_the_plan_is_applied(after_ema: Network) -> None:
@@ -629,8 +637,8 @@ def test_bad_arguments_are_refused_with_a_clear_message(after_ema: Network) -> N
         optimize(after_ema, cal, backlog, time_limit=0)
     with pytest.raises(ValueError, match="time limit"):
         optimize(after_ema, cal, backlog, time_limit=-1)
-    with pytest.raises(ValueError, match="candidates_per_site"):
-        optimize(after_ema, cal, backlog, candidates_per_site=0)
+    with pytest.raises(ValueError, match="mip_gap"):
+        optimize(after_ema, cal, backlog, mip_gap=1)
     with pytest.raises(ValueError, match="unassigned_penalty"):
         optimize(after_ema, cal, backlog, unassigned_penalty=0)
     bad = Backlog(as_of=SEPT, orders=[Order(id="x", center="nowhere", product="tisagenlecleucel",
@@ -647,6 +655,11 @@ def test_a_plan_reads_as_json(after_ema: Network) -> None:
     plan: BacklogPlan = optimize(after_ema, cal, kymriah_backlog(after_ema, 20, seed=2))
     data = plan.as_dict()
     assert data["status"] == "optimal" and data["assigned"] == 20
+    assert data["objective_kind"] == "lexicographic"
+    first_level, second_level = data["levels"]  # type: ignore[misc]
+    assert first_level == {"name": "patients assigned", "sense": "maximize", "value": 20,
+                           "bound": 20}  # fmt: skip
+    assert second_level["value"] == data["objective"] and second_level["bound"] == data["bound"]
     first: Any = data["assignments"]
     assert isinstance(first, list) and set(first[0]) >= {
         "order",

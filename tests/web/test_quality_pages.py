@@ -108,8 +108,8 @@ def test_qc_results_are_entered_and_a_failure_leads_to_oos(portal: Portal) -> No
         "result": XSS[1],
         "specification": XSS[0],
         "passed": "no",
-        "tested_at": local_now(),
-        "utc_offset": "60",
+        "tested_at": (datetime.now(UTC) + timedelta(minutes=59)).strftime("%Y-%m-%dT%H:%M"),
+        "utc_offset": "60",  # the local time where the test ran: UTC+01:00
     }
     # Refusals: each next to its field, nothing recorded.
     missing = portal.post("operator", url, {**result, "passed": ""})
@@ -231,6 +231,9 @@ def test_a_clean_batch_is_released_on_the_page(portal: Portal) -> None:
 def test_the_exception_queue_filters_pages_and_follows_tenancy(portal: Portal) -> None:
     order = advance(portal, portal.booked(), OrderState.SHIPPED_TO_SITE)
     other = portal.enrolled()
+    portal.ctx.settings = portal.ctx.settings.model_copy(  # 27 exceptions to page through
+        update={"refused_scans_per_order": 30, "refused_scans_per_user": 30}
+    )
     for _ in range(27):
         wrong_scan(portal, order, other)
     qa = portal.as_user("qa")

@@ -13,10 +13,12 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartnet import __version__
 from cartnet.api import accounts, cosignatures, network, orders
+from cartnet.api.headers import SecurityHeaders
 from cartnet.api.problems import (
     PROBLEM_TYPE,
     UNAVAILABLE,
@@ -31,6 +33,7 @@ from cartnet.web import error_page, is_portal, mount_portal
 
 log = logging.getLogger("cartnet.api")
 API_PREFIX = "/api/v1"
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 @asynccontextmanager
@@ -77,6 +80,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     mount_portal(app)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, err: ServiceError) -> Response:
@@ -122,10 +126,31 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        headers = dict(err.headers or {})
+        if err.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         if is_portal(request):
-            return error_page(request, err.status_code, _title(err.status_code), str(err.detail))
+            page = error_page(request, err.status_code, _title(err.status_code), str(err.detail))
+            page.headers.update(headers)
+            return page
+        if err.status_code == 400 and err.__cause__ is not None:
+            # FastAPI could not parse the body: JSON nested deeper than the parser goes.
+            deep = isinstance(err.__cause__, RecursionError)
+            return problem_response(
+                400,
+                "Malformed JSON",
+                "the request body is nested too deeply to be read"
+                if deep
+                else "the request body cannot be read as JSON",
+                instance=request.url.path,
+                field="body",
+            )
         return problem_response(
-            err.status_code, _title(err.status_code), str(err.detail), instance=request.url.path
+            err.status_code,
+            _title(err.status_code),
+            str(err.detail),
+            instance=request.url.path,
+            headers=headers or None,
         )
 
     @app.exception_handler(DataError)
@@ -266,11 +291,27 @@ def _field_problem(error: dict[str, Any]) -> FieldProblem:
     return FieldProblem(field=name, message=str(error.get("msg", "invalid")))
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (RFC 9110 15.5.6: a 405 lists them).
+
+    Starlette answers 405 from the first route whose path matched, so its ``Allow``
+    names that route's methods only (``POST`` for ``/orders``, which also has ``GET``).
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+
+
 def error_headers(err: ServiceError) -> dict[str, str] | None:
-    """``WWW-Authenticate`` on 401, ``Retry-After`` on 429."""
+    """``WWW-Authenticate`` on 401, ``Retry-After`` when a limit says when to retry."""
+    if err.status == 401:
+        return {"WWW-Authenticate": "Bearer"}
     if isinstance(err, TooManyRequests):
         return {"Retry-After": str(err.retry_after)}
-    return {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+    return None
 
 
 def _title(status: int) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -11,7 +10,7 @@ from pydantic import BaseModel
 from cartnet.api.deps import IDENTIFIER, Caller, Context
 from cartnet.api.problems import READ
 from cartnet.service import orders
-from cartnet.service.schemas import Aggregates, SiteCapacity
+from cartnet.service.schemas import Aggregates, Day, SiteCapacity
 
 router = APIRouter()
 
@@ -88,7 +87,7 @@ def capacity(
     ctx: Context,
     caller: Caller,
     site: Annotated[str, Path(max_length=64, pattern=IDENTIFIER)],
-    first: Annotated[date | None, Query(alias="from")] = None,
+    first: Annotated[Day | None, Query(alias="from")] = None,
     days: Annotated[int, Query(ge=1, le=366)] = 28,
 ) -> SiteCapacity:
     """Manufacturing starts per day at a site: capacity and booked."""

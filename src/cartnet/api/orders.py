@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from cartnet.api.deps import IDENTIFIER, Caller, Context
-from cartnet.api.problems import READ, WRITE
+from cartnet.api.problems import READ, SCANS_LIMITED, SIGNED, WRITE
 from cartnet.identity.labels import render_label
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderEvent, OrderState
@@ -20,6 +19,7 @@ from cartnet.service.schemas import (
     CloseException,
     CustodyRequest,
     CustodyView,
+    Day,
     EventRequest,
     ExceptionView,
     NewOrder,
@@ -91,7 +91,7 @@ def offers(
     order_id: OrderId,
     k: Annotated[int, Query(ge=1, le=50)] = 5,
     per_site: Annotated[int, Query(ge=1, le=10)] = 1,
-    earliest_apheresis: date | None = None,
+    earliest_apheresis: Day | None = None,
 ) -> OfferList:
     """The best slot chains now, across the network, and why other sites cannot."""
     return orders.offers(
@@ -137,7 +137,7 @@ def patient_lost(ctx: Context, caller: Caller, order_id: OrderId, body: Reason) 
     return orders.close(ctx, caller, order_id, OrderEvent.RECORD_PATIENT_LOST, body)
 
 
-@router.post("/{order_id}/events", response_model=StepResult, responses=WRITE)
+@router.post("/{order_id}/events", response_model=StepResult, responses=SIGNED)
 def event(
     ctx: Context, caller: Caller, order_id: OrderId, body: EventRequest, response: Response
 ) -> StepResult:
@@ -156,7 +156,10 @@ def _accepted(response: Response, result: StepResult) -> StepResult:
 
 
 @router.post(
-    "/{order_id}/custody-events", response_model=StepResult, status_code=201, responses=WRITE
+    "/{order_id}/custody-events",
+    response_model=StepResult,
+    status_code=201,
+    responses={**SIGNED, **SCANS_LIMITED},
 )
 def custody_event(
     ctx: Context, caller: Caller, order_id: OrderId, body: CustodyRequest, response: Response
@@ -190,7 +193,9 @@ def qc_results(ctx: Context, caller: Caller, order_id: OrderId) -> list[QcResult
     return quality.qc_results(ctx, caller, order_id)
 
 
-@router.post("/{order_id}/release", response_model=StepResult, responses=WRITE)
+@router.post(
+    "/{order_id}/release", response_model=StepResult, responses={**SIGNED, **SCANS_LIMITED}
+)
 def release(
     ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest, response: Response
 ) -> StepResult:
@@ -199,7 +204,9 @@ def release(
     return _accepted(response, result)
 
 
-@router.post("/{order_id}/infusion", response_model=StepResult, responses=WRITE)
+@router.post(
+    "/{order_id}/infusion", response_model=StepResult, responses={**SIGNED, **SCANS_LIMITED}
+)
 def infusion(
     ctx: Context, caller: Caller, order_id: OrderId, body: StepRequest, response: Response
 ) -> StepResult:

@@ -77,6 +77,12 @@ INVALID: Responses = {
     413: _doc("Request body too large"),
     422: _doc("A field is missing, of the wrong type, unknown or out of range"),
 }
+SCANS_LIMITED: Responses = {
+    429: _doc(
+        "A wrong scan beyond the refused-scan limit of the order or the user: refused, "
+        "not recorded again; retry after Retry-After"
+    )
+}
 UNAVAILABLE: Responses = {503: _doc("The database is busy or unreachable; retry (Retry-After)")}
 THROTTLED: Responses = {
     429: _doc("Too many failed logins, or every password check is busy; retry (Retry-After)")

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -100,9 +101,24 @@ def serve(
         "one) filled with a few weeks of kymriah-2020 orders; prints the demo logins.",
     ),
     demo_seed: int = typer.Option(2020, "--demo-seed", help="Seed of the demo's orders."),
+    tls_cert: Path | None = typer.Option(
+        None,
+        "--tls-cert",
+        exists=True,
+        dir_okay=False,
+        help="Serve HTTPS with this certificate (PEM, with its chain); needs --tls-key. "
+        "Without it, put a TLS-terminating reverse proxy in front.",
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", exists=True, dir_okay=False, help="Private key of --tls-cert (PEM)."
+    ),
 ) -> None:
     """Run the orchestration service (REST API under /api/v1, docs at /docs)."""
     import uvicorn
+
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together: give both or neither")
+    server_options = uvicorn_options(tls_cert, tls_key)
 
     from cartnet.api import create_app
     from cartnet.api.server import environment_for
@@ -125,7 +141,9 @@ def serve(
             soft_wrap=True,
         )
         if workers == 1:
-            uvicorn.run(create_app(ctx), host=host, port=port, log_level=log_level)
+            uvicorn.run(
+                create_app(ctx), host=host, port=port, log_level=log_level, **server_options
+            )
             return
         os.environ.update(environment_for(ctx.settings, None if config is None else str(config)))
     uvicorn.run(
@@ -135,4 +153,17 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        **server_options,
     )
+
+
+def uvicorn_options(tls_cert: Path | None, tls_key: Path | None) -> dict[str, Any]:
+    """What every uvicorn start gets: no ``server`` banner, and TLS when a cert is given.
+
+    The banner tells an attacker which server and version to look up; nobody else
+    needs it. A wrong certificate or key stops the start with uvicorn's own message.
+    """
+    options: dict[str, Any] = {"server_header": False}
+    if tls_cert is not None and tls_key is not None:
+        options.update(ssl_certfile=str(tls_cert), ssl_keyfile=str(tls_key))
+    return options

@@ -3,17 +3,22 @@
 A scan that is not this order's chain-of-identity id is refused with 409, and the
 refusal is kept: the custody event (not accepted, with the reason) and an exception on
 the order are committed before the refusal is returned, because a wrong bag at the
-bench is exactly what the trail must show. An accepted handoff moves the order by its
-lifecycle step, with the step's e-signatures; where the country asks for co-signers,
-the handoff waits for them (:mod:`cartnet.service.cosign`) and is recorded with the
-last signature. Collection gives the apheresis its DIN.
+bench is exactly what the trail must show; up to a limit per order and per user
+(settings ``refused_scans_per_*``), beyond which a refusal is answered 429 and not
+written again. A handoff's time must be plausible (:mod:`cartnet.service.timing`). An
+accepted handoff moves the order by its lifecycle step, with the step's e-signatures;
+where the country asks for co-signers, the handoff waits for them
+(:mod:`cartnet.service.cosign`) and is recorded with the last signature. Collection
+gives the apheresis its DIN.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from datetime import UTC
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cartnet.identity import ChainOfIdentityId, DonationIdentificationNumber
@@ -25,11 +30,12 @@ from cartnet.ledger.roles import Role
 from cartnet.service.access import Principal, load_order
 from cartnet.service.context import ServiceContext
 from cartnet.service.cosign import request_cosignature
-from cartnet.service.errors import Conflict, Forbidden, Invalid
+from cartnet.service.errors import Conflict, Forbidden, Invalid, TooManyRequests
 from cartnet.service.orders import order_view, require_no_open_exceptions
 from cartnet.service.quality import current_batch_results, raise_exception
 from cartnet.service.schemas import CustodyRequest, CustodyView, StepRequest, StepResult
 from cartnet.service.steps import Presigned, signatures_needed, step_view, take_step
+from cartnet.service.timing import check_handoff_time
 from cartnet.store.evidence import written_fields
 from cartnet.store.tables import (
     CollectionRow,
@@ -50,6 +56,10 @@ STEP_EVENTS: dict[CustodyStep, OrderEvent | None] = {
     CustodyStep.INFUSION: OrderEvent.INFUSE,
 }
 """The lifecycle step each handoff is; a courier-to-courier transfer changes no state."""
+
+SCAN_MISMATCH = "scan_mismatch"
+"""The kind of exception a refused scan raises."""
+log = logging.getLogger("cartnet.service")
 
 _IN_TRANSIT = frozenset({OrderState.SHIPPED_TO_SITE, OrderState.SHIPPED_TO_CENTER})
 
@@ -103,17 +113,20 @@ def record_custody(
 
     A step that needs co-signers is not taken yet: the result's ``pending`` says so.
     """
-    refusal: Conflict | None = None
+    refusal: Conflict | TooManyRequests | None = None
     with ctx.transaction() as session:
         order = load_order(session, principal, order_id, for_update=True)
         _check_allowed(principal, order, body.step)
+        check_handoff_time(ctx, session, order, body.at)
         scan = verify_scan(body.scanned, ChainOfIdentityId.parse(order.coi), typed=body.typed)
         if scan.refusal is not None:
-            event_row = _event_row(ctx, principal, order, body, scan.refusal)
-            _refuse(ctx, session, principal, order, event_row, scan.refusal)
-            refusal = Conflict(
-                f"scan refused: {scan.refusal}", field="scanned", code="coi-mismatch"
-            )
+            refusal = _refused_scan_limit(ctx, session, principal, order, scan.refusal)
+            if refusal is None:
+                event_row = _event_row(ctx, principal, order, body, scan.refusal)
+                _refuse(ctx, session, principal, order, event_row, scan.refusal)
+                refusal = Conflict(
+                    f"scan refused: {scan.refusal}", field="scanned", code="coi-mismatch"
+                )
         else:
             result = take_custody_step(ctx, session, principal, order, body)
     if refusal is not None:
@@ -146,6 +159,48 @@ def _event_row(
     )
 
 
+def _refused_scan_limit(
+    ctx: ServiceContext, session: Session, principal: Principal, order: OrderRow, reason: str
+) -> TooManyRequests | None:
+    """429 once this order or this user had their share of refused scans in the window.
+
+    Below the limits every refused scan is recorded with its exception; beyond them the
+    refusal is still answered (with the reason) but not written again, so a scanner
+    stuck on the wrong bag, or a script, cannot flood the trail and the QA queue.
+    """
+    settings = ctx.settings
+    now = ctx.now()
+    recent = select(func.count(), func.min(OrderExceptionRow.raised_at)).where(
+        OrderExceptionRow.kind == SCAN_MISMATCH,
+        OrderExceptionRow.raised_at > now - settings.refused_scan_window,
+    )
+    limits = (
+        ("order", OrderExceptionRow.order_id == order.id, settings.refused_scans_per_order),
+        ("user", OrderExceptionRow.raised_by == principal.user_id, settings.refused_scans_per_user),
+    )
+    for scope, where, cap in limits:
+        count, oldest = session.execute(recent.where(where)).one()
+        if count >= cap:
+            wait = oldest + settings.refused_scan_window - now
+            retry = max(1, math.ceil(wait.total_seconds()))
+            log.warning(
+                "refused scan not recorded: %s limit %d reached (order %s, user %s)",
+                scope,
+                cap,
+                order.id,
+                principal.user_id,
+            )
+            return TooManyRequests(
+                f"scan refused: {reason}. This {scope} had {count} refused scans in the last "
+                f"{settings.refused_scan_window_minutes:g} minutes, the limit is {cap}; "
+                f"this one is not recorded. Try again in {retry} s",
+                retry_after=retry,
+                field="scanned",
+                code="refused-scan-limit",
+            )
+    return None
+
+
 def _refuse(
     ctx: ServiceContext,
     session: Session,
@@ -156,7 +211,7 @@ def _refuse(
 ) -> None:
     exception = OrderExceptionRow(
         order_id=order.id,
-        kind="scan_mismatch",
+        kind=SCAN_MISMATCH,
         detail=f"{event_row.step} at {event_row.place}: scanned {event_row.scanned!r}: {reason}",
         raised_at=ctx.now(),
         raised_by=principal.user_id,
@@ -316,12 +371,17 @@ def record_signed_step(
 
 
 def custody_chain(ctx: ServiceContext, principal: Principal, order_id: str) -> list[CustodyView]:
-    """Every custody event of the order, refused scans included, in time order."""
+    """Every custody event of the order, refused scans included, in the order recorded.
+
+    That is the order of the lifecycle: a handoff is accepted only after the one before
+    it. Sorting by the times given would let clocks that differ (within the allowed
+    skew, :mod:`cartnet.service.timing`) put a handover before its collection.
+    """
     with ctx.reading() as session:
         order = load_order(session, principal, order_id)
         rows = session.scalars(
             select(CustodyEventRow)
             .where(CustodyEventRow.order_id == order.id)
-            .order_by(CustodyEventRow.at, CustodyEventRow.id)
+            .order_by(CustodyEventRow.id)
         )
         return [custody_view(r) for r in rows]

@@ -57,7 +57,8 @@ class Conflict(ServiceError):  # noqa: N818  (named after its HTTP status)
 
 
 class TooManyRequests(ServiceError):  # noqa: N818  (named after its HTTP status)
-    """Refused for now: too many failed logins, or every password-hashing slot is busy.
+    """Refused for now: a limit was reached (failed logins, busy password checks, refused
+    scans); try again later.
 
     ``retry_after`` (whole seconds) becomes the ``Retry-After`` header (RFC 9110 10.2.3).
     """
@@ -65,6 +66,13 @@ class TooManyRequests(ServiceError):  # noqa: N818  (named after its HTTP status
     status = 429
     title = "Too many requests"
 
-    def __init__(self, detail: str, *, retry_after: int, field: str | None = None) -> None:
-        super().__init__(detail, field=field, code="too-many-requests")
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after: int,
+        field: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(detail, field=field, code=code or "too-many-requests")
         self.retry_after = max(1, retry_after)

@@ -25,6 +25,7 @@ from cartnet.service.schemas import (
     NewQcResult,
     QcResultView,
 )
+from cartnet.service.timing import check_test_time
 from cartnet.store.evidence import written_fields
 from cartnet.store.tables import OrderExceptionRow, OrderRow, OrderStepRow, QcResultRow
 
@@ -69,6 +70,7 @@ def add_qc_result(
                 f"order is {order.state}; QC results are recorded while it is in_qc",
                 code="illegal-transition",
             )
+        check_test_time(ctx, session, order, body.tested_at)
         row = QcResultRow(
             order_id=order.id,
             test=body.test,

@@ -7,10 +7,10 @@ identity; orders are shown by pseudonym and chain-of-identity id.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.custody import CustodyStep
@@ -38,9 +38,64 @@ Password = Annotated[
 """No control characters at all: refused at login as when a password is set."""
 Scan = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 """What a scanner or keyboard produced, kept as given (only NUL is refused)."""
-Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+
+
+def _date_bounds(first: date, last: date) -> Any:
+    """``ge``/``le`` for a date, also shown in the OpenAPI document (JSON Schema has no
+    date bounds of its own: ``formatMinimum``/``formatMaximum`` as JSON Schema validators
+    such as Ajv read them, and words for people)."""
+    return Field(
+        ge=first,
+        le=last,
+        description=f"From {first.isoformat()} to {last.isoformat()}.",
+        json_schema_extra={"formatMinimum": first.isoformat(), "formatMaximum": last.isoformat()},
+    )
+
+
+Day = Annotated[date, _date_bounds(FIRST_DAY, LAST_DAY)]
 """A planning date: within what the calendars can hold."""
-BirthDate = Annotated[date, Field(ge=date(1880, 1, 1), le=date(2199, 12, 31))]
+BirthDate = Annotated[date, _date_bounds(date(1880, 1, 1), LAST_DAY)]
+
+FIRST_INSTANT = datetime(FIRST_DAY.year, 1, 1, tzinfo=UTC)
+LAST_INSTANT = datetime(LAST_DAY.year + 1, 1, 1, tzinfo=UTC)
+
+
+def _instant_in_range(value: datetime) -> datetime:
+    """An event time must be a real moment the store can hold, in UTC.
+
+    An offset can push a time near year 1 or 9999 out of what a datetime holds once it
+    is converted to UTC (``0001-01-01T00:00:00+14:00``); that is refused here, with the
+    field, rather than failing when it is stored.
+    """
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not FIRST_INSTANT <= utc < LAST_INSTANT:
+        raise ValueError(
+            f"must be from {FIRST_INSTANT.isoformat()} to before {LAST_INSTANT.isoformat()} "
+            "(in UTC)"
+        )
+    return value
+
+
+EventTime = Annotated[
+    AwareDatetime,
+    AfterValidator(_instant_in_range),
+    Field(
+        description="An ISO 8601 date and time with its UTC offset, from "
+        f"{FIRST_INSTANT.isoformat()} to before {LAST_INSTANT.isoformat()}; at most "
+        "`clock_skew_minutes` ahead of the server clock, and not before the order's "
+        "previous step.",
+        json_schema_extra={
+            "formatMinimum": FIRST_INSTANT.isoformat(),
+            "formatExclusiveMaximum": LAST_INSTANT.isoformat(),
+        },
+    ),
+]
+"""When something happened at the bench, as the bench's clock says (with its offset)."""
 
 
 class Request(BaseModel):
@@ -287,7 +342,7 @@ class CustodyRequest(Request):
     """The identifier was keyed in, so it must carry its check character."""
     organisation: Text
     place: Text
-    at: AwareDatetime
+    at: EventTime
     temperature_c: Annotated[float, Field(ge=-273.15, le=100)] | None = None
     signatures: Annotated[list[SignatureInput], Field(max_length=5)] = []
 
@@ -298,7 +353,7 @@ class StepRequest(Request):
     scanned: Scan
     typed: bool = False
     place: Text
-    at: AwareDatetime
+    at: EventTime
     temperature_c: Annotated[float, Field(ge=-273.15, le=100)] | None = None
     signatures: Annotated[list[SignatureInput], Field(min_length=1, max_length=5)]
 
@@ -384,7 +439,7 @@ class NewQcResult(Request):
     result: Text
     specification: Text
     passed: bool
-    tested_at: AwareDatetime
+    tested_at: EventTime
 
 
 class QcResultView(Response):
@@ -427,11 +482,29 @@ class ExcursionView(Response):
     ongoing: bool
 
 
+class EpisodeView(Response):
+    """Excursions close together in time: one event to review, one exception."""
+
+    start: datetime
+    end: datetime
+    minutes: float
+    minutes_outside: float
+    excursions: int
+    side: str
+    """The side of the peak: ``above`` or ``below``."""
+    limit_c: float
+    peak_c: float
+    """The reading farthest beyond its limit."""
+    ongoing: bool
+
+
 class TemperatureLogResult(Response):
     shipment: ShipmentView
     readings: int
     excursions: list[ExcursionView]
+    episodes: list[EpisodeView]
     exceptions_raised: int
+    """One per episode, at most ``max_exceptions_per_log``; the last sums up the rest."""
 
 
 class ExceptionView(Response):

@@ -128,6 +128,20 @@ class ServiceSettings(BaseModel):
     role_grant_approval: bool = True
     """Granting a GxP role (QA, site operator, center coordinator) needs a second
     administrator's approval before the account can log in with it."""
+    clock_skew_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 10.0
+    """How far ahead of the server clock an event time may be (the bench clock's error)."""
+    excursion_episode_gap_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = 60.0
+    """Excursions of one temperature log less than this far apart are one episode, and
+    raise one exception: a logger flickering across a limit is one event to review."""
+    max_exceptions_per_log: Annotated[int, Field(ge=1, le=1000)] = 10
+    """At most this many exceptions from one temperature log; the last one sums up the
+    episodes beyond it."""
+    refused_scans_per_order: Annotated[int, Field(ge=1, le=10_000)] = 5
+    """Refused CoI scans recorded per order within ``refused_scan_window_minutes``; more
+    are answered ``429`` and not recorded again."""
+    refused_scans_per_user: Annotated[int, Field(ge=1, le=10_000)] = 20
+    """Refused CoI scans recorded per user within ``refused_scan_window_minutes``."""
+    refused_scan_window_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60.0
 
     @field_validator("fin")
     @classmethod
@@ -218,6 +232,14 @@ class ServiceSettings(BaseModel):
         return timedelta(hours=self.enrolment_hours)
 
     @property
+    def clock_skew(self) -> timedelta:
+        return timedelta(minutes=self.clock_skew_minutes)
+
+    @property
+    def refused_scan_window(self) -> timedelta:
+        return timedelta(minutes=self.refused_scan_window_minutes)
+
+    @property
     def signature_policy(self) -> SignaturePolicy:
         return SignaturePolicy.from_mapping(self.signature_rules)
 
@@ -270,7 +292,9 @@ def _key_file(path: Path) -> str:
     """The key kept in ``path``; a new one is written (mode 0600) if there is none."""
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.chmod(0o700)  # the user data directory: the owner's only
     key = new_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

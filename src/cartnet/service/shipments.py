@@ -3,16 +3,20 @@
 A shipment carries the limits of what travels in it: the product's starting material
 on the way to the site (fresh 2-8 °C or cryopreserved ≤ -150 °C), the cryopreserved
 product on the way back. A logger CSV is read strictly (a bad line is a 422 naming
-line and column, and nothing is stored); every excursion beyond the limits raises an
-exception on the order, which blocks release or infusion until QA closes it.
+line and column, and nothing is stored). Excursions beyond the limits are grouped into
+episodes (:mod:`cartnet.ledger.episodes`); each episode raises an exception on the order,
+which blocks release or infusion until QA closes it. One log raises at most
+``max_exceptions_per_log`` exceptions, so a flickering logger cannot flood the queue.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +30,7 @@ from cartnet.ledger.custody import (
     excursions,
     read_temperature_log,
 )
+from cartnet.ledger.episodes import ExcursionEpisode, episodes
 from cartnet.ledger.lifecycle import OrderState
 from cartnet.ledger.roles import Role
 from cartnet.network.entities import StartingMaterial
@@ -34,14 +39,18 @@ from cartnet.service.context import ServiceContext, new_id
 from cartnet.service.errors import Conflict, Forbidden, Invalid, NotFound
 from cartnet.service.quality import raise_exception
 from cartnet.service.schemas import (
+    EpisodeView,
+    EventTime,
     ExcursionView,
     NewShipment,
     ShipmentView,
     TemperatureLogResult,
 )
+from cartnet.service.timing import check_not_ahead
 from cartnet.store.evidence import written_fields
 from cartnet.store.tables import OrderExceptionRow, OrderRow, ShipmentRow, TemperatureLogRow
 
+EVENT_TIME: TypeAdapter[datetime] = TypeAdapter(EventTime)
 SHIPPERS = {
     "to_site": frozenset({Role.CENTER_COORDINATOR, Role.LOGISTICS}),
     "to_center": frozenset({Role.SITE_OPERATOR, Role.LOGISTICS}),
@@ -128,7 +137,7 @@ def shipments(ctx: ServiceContext, principal: Principal, order_id: str) -> list[
 def upload_temperature_log(
     ctx: ServiceContext, principal: Principal, order_id: str, shipment_id: str, data: bytes
 ) -> TemperatureLogResult:
-    """Store a logger file and raise an exception on the order for each excursion."""
+    """Store a logger file and raise an exception on the order for each excursion episode."""
     if len(data) > ctx.settings.max_upload_bytes:
         raise Invalid(
             f"the file has {len(data)} bytes; the limit is {ctx.settings.max_upload_bytes}",
@@ -144,6 +153,7 @@ def upload_temperature_log(
         raise Invalid(str(err), field=f"body.line[{err.line}]") from None
     if not readings:
         raise Invalid("the temperature log has a header but no readings", field="body")
+    _check_reading_times(ctx, readings)
     with ctx.transaction() as session:
         order = load_order(session, principal, order_id, for_update=True)
         shipment = session.get(ShipmentRow, shipment_id)
@@ -155,6 +165,7 @@ def upload_temperature_log(
                 f"{shipment.direction} shipments"
             )
         found = excursions(readings, shipment.low_c, shipment.high_c)
+        grouped = episodes(found, ctx.settings.excursion_episode_gap_minutes)
         log = TemperatureLogRow(
             shipment_id=shipment.id,
             uploaded_at=ctx.now(),
@@ -172,13 +183,8 @@ def upload_temperature_log(
             lambda r: f"{order.id}/temperature-log/{r.id}",
             written_fields("temperature_logs"),
         )
-        for e in found:
-            limit = f"{e.limit_c:g} °C"
-            detail = (
-                f"shipment {shipment.id} ({shipment.direction}): {e.side} {limit} from "
-                f"{e.start.isoformat()} to {e.end.isoformat()} ({e.minutes:.0f} min, "
-                f"extreme {e.extreme_c:g} °C{', still outside at log end' if e.ongoing else ''})"
-            )
+        details = episode_details(shipment, grouped, ctx.settings.max_exceptions_per_log)
+        for detail in details:
             exception = OrderExceptionRow(
                 order_id=order.id,
                 kind="temperature_excursion",
@@ -202,8 +208,74 @@ def upload_temperature_log(
                 )
                 for e in found
             ],
-            exceptions_raised=len(found),
+            episodes=[_episode_view(e) for e in grouped],
+            exceptions_raised=len(details),
         )
+
+
+def _check_reading_times(ctx: ServiceContext, readings: Sequence[Reading]) -> None:
+    """Readings are in time order: the first and the last bound them all.
+
+    Line numbers count the header, as the parser's do.
+    """
+    for line, reading in ((2, readings[0]), (len(readings) + 1, readings[-1])):
+        where = f"body.line[{line}]"
+        try:
+            EVENT_TIME.validate_python(reading.at)
+        except ValidationError as err:
+            message = err.errors()[0]["msg"].removeprefix("Value error, ")
+            raise Invalid(f"line {line}: {reading.at.isoformat()} {message}", field=where) from None
+        check_not_ahead(ctx, reading.at, where)
+
+
+def _episode_view(episode: ExcursionEpisode) -> EpisodeView:
+    peak = episode.peak
+    return EpisodeView(
+        start=episode.start,
+        end=episode.end,
+        minutes=round(episode.minutes, 1),
+        minutes_outside=round(episode.minutes_outside, 1),
+        excursions=len(episode.excursions),
+        side=peak.side.value,
+        limit_c=peak.limit_c,
+        peak_c=peak.extreme_c,
+        ongoing=episode.ongoing,
+    )
+
+
+def episode_details(
+    shipment: ShipmentRow, grouped: Sequence[ExcursionEpisode], cap: int
+) -> list[str]:
+    """The text of one exception per episode; past ``cap`` the last one sums up the rest."""
+    where = f"shipment {shipment.id} ({shipment.direction})"
+    texts = [f"{where}: {_describe(e)}" for e in grouped[: cap - 1]]
+    rest = grouped[cap - 1 :]
+    if len(rest) == 1:
+        texts.append(f"{where}: {_describe(rest[0])}")
+    elif rest:
+        merged = ExcursionEpisode(tuple(x for e in rest for x in e.excursions))
+        texts.append(
+            f"{where}: {len(rest)} further excursion episodes (more than the "
+            f"{cap} exceptions one log raises): {_describe(merged)}"
+        )
+    return texts
+
+
+def _describe(episode: ExcursionEpisode) -> str:
+    peak = episode.peak
+    limit = f"{peak.limit_c:g} °C"
+    end = ", still outside at log end" if episode.ongoing else ""
+    span = f"from {episode.start.isoformat()} to {episode.end.isoformat()}"
+    if len(episode.excursions) == 1:
+        return (
+            f"{peak.side.value} {limit} {span} ({episode.minutes:.0f} min, "
+            f"extreme {peak.extreme_c:g} °C{end})"
+        )
+    return (
+        f"{len(episode.excursions)} excursions {span} ({episode.minutes:.0f} min, "
+        f"{episode.minutes_outside:.0f} min outside the limits), peak {peak.extreme_c:g} °C "
+        f"{peak.side.value} {limit}{end}"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 The database is named by a URL: ``--db`` on the command line, else the
 ``CARTNET_DATABASE_URL`` environment variable, else a SQLite file ``cartnet.db`` in the
-user data directory (``platformdirs``; ``~/.local/share/cartnet`` without it).
+user data directory (``platformdirs``; ``~/.local/share/cartnet`` without it). A new
+SQLite file is made readable by its owner only (0600), a new folder for it 0700.
 
 SQLite (``sqlite+pysqlite:///path``) runs in WAL mode with foreign keys on, and every
 transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock at once, so two
@@ -84,7 +85,7 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
         if parsed.drivername == "sqlite":
             parsed = parsed.set(drivername="sqlite+pysqlite")
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(Path(parsed.database).expanduser())
         connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
         engine = create_engine(parsed, connect_args=connect_args, **{**POOL, **options})
         _configure_sqlite(engine)
@@ -97,6 +98,24 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
         f"database {parsed.drivername!r} is not supported; use sqlite+pysqlite:// or "
         "postgresql+psycopg://"
     )
+
+
+def create_private_file(path: Path) -> None:
+    """Make ``path`` readable by its owner only (0600), in a folder made 0700 if new.
+
+    A SQLite file holds the audit trail and the encrypted identities; other accounts on
+    the machine have no business reading it. SQLite gives its ``-wal`` and ``-shm``
+    files the database file's permissions. An existing file or folder is left as it is.
+    """
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # mkdir's mode is cut by the umask; say it exactly
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -1,9 +1,9 @@
-"""The portal in the service's process: its routes, static files, headers and error pages.
+"""The portal in the service's process: its routes, static files and error pages.
 
 :func:`mount_portal` adds the pages to the API's FastAPI application, so one process
-serves both on the same use cases, accounts and tenancy. Every HTML answer carries a
-Content-Security-Policy that allows scripts and styles from our own origin only (no
-inline code, no ``eval``), so injected markup cannot run even where escaping failed.
+serves both on the same use cases, accounts and tenancy. The security headers of its
+pages (the Content-Security-Policy, ``no-store``) are set with the API's, by
+:class:`cartnet.api.headers.SecurityHeaders`.
 """
 
 from __future__ import annotations
@@ -12,23 +12,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartnet.web.assets import API_DOCS_DIR, STATIC_DIR
 from cartnet.web.page import TEMPLATES, LoginRequired, anonymous_page, login_url
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    )
-)
 API_DOCS_PATHS = ("/docs", "/redoc")
 """Swagger UI and ReDoc start from an inline script: they get no CSP, and no data."""
 NOT_PORTAL = ("/api/", "/healthz", "/openapi.json", "/static/")
@@ -98,47 +85,11 @@ def mount_portal(app: FastAPI) -> None:
             return RedirectResponse(login_url(target), status_code=303)
         return error_page(request, 401, "Not logged in", f"{err.reason}: log in and try again")
 
-    app.add_middleware(PageHeaders)
-
 
 def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
     """An error as a page of the portal, with the same status the API would answer."""
     page = anonymous_page(request)
     return page.render("error.html", status=status, title=title, detail=detail)
-
-
-class PageHeaders:
-    """Security headers on every answer; the CSP and ``no-store`` on the portal's pages."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope.get("path", "")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
-                extra = [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"),
-                ]
-                if content_type.startswith(b"text/html") and path not in API_DOCS_PATHS:
-                    extra += [
-                        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-                        (b"cache-control", b"no-store"),
-                    ]
-                headers += [(n, v) for n, v in extra if n not in names]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 __all__ = ["TEMPLATES", "error_page", "is_portal", "mount_portal"]
