@@ -23,6 +23,7 @@ from cartnet.ledger.roles import Role
 from cartnet.service import accounts
 from cartnet.service.context import ServiceContext
 from cartnet.service.schemas import NewUser
+from cartnet.service.verification import verify_database
 from cartnet.store.records import record_problems
 from cartnet.store.tables import (
     CollectionRow,
@@ -32,7 +33,7 @@ from cartnet.store.tables import (
     OrderStepRow,
     SignatureRow,
 )
-from cartnet.store.verification import Outcome, verify_database
+from cartnet.store.verification import Outcome
 
 RULES = {
     "collect_apheresis": {"US": 2},

@@ -19,6 +19,7 @@ from cartnet.cli import app
 from cartnet.ledger.audit import GENESIS_HASH, AuditAction, AuditEntry, FieldChange
 from cartnet.service.accounts import SYSTEM
 from cartnet.service.settings import new_key
+from cartnet.service.verification import verify_database
 from cartnet.store import AuditRepository, make_session_factory
 from cartnet.store.tables import (
     AuditEntryRow,
@@ -29,7 +30,7 @@ from cartnet.store.tables import (
     SignatureRow,
     SlotUsageRow,
 )
-from cartnet.store.verification import Outcome, VerifyReport, verify_database
+from cartnet.store.verification import Outcome, VerifyReport
 
 runner = CliRunner()
 

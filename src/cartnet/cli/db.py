@@ -12,6 +12,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from cartnet.cli.common import err, fail, out
 from cartnet.service.settings import existing_key
+from cartnet.service.verification import CHECKS, verify_database
 from cartnet.store import (
     AuditRepository,
     ChainHeadMissingError,
@@ -22,13 +23,7 @@ from cartnet.store import (
     make_session_factory,
     upgrade,
 )
-from cartnet.store.verification import (
-    CHECKS,
-    Outcome,
-    checkpoint_check,
-    parse_checkpoint,
-    verify_database,
-)
+from cartnet.store.verification import Outcome, checkpoint_check, parse_checkpoint
 
 db_app = typer.Typer(
     name="db", help="Create or migrate the cartnet database.", no_args_is_help=True

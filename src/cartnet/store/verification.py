@@ -1,11 +1,10 @@
 """``cartnet audit verify`` as one function: every check, and what the outcome means.
 
-:data:`CHECKS` is the list of checks run in order; each reads the database in the
-caller's session and returns :class:`~cartnet.store.findings.Findings`. Adding a check
-is one more entry in the list. The accounts check (users, bearer tokens, portal
-sessions against their trail and credential seals) is the service's
-:func:`~cartnet.service.credentials.credential_findings`: the seal's key derivation
-belongs to the service, so this is the one place the store reads from it.
+:data:`STORE_CHECKS` are the checks of what the store itself knows (the chain, the
+records against their trail, the signatures); each reads the database in the caller's
+session and returns :class:`~cartnet.store.findings.Findings`. The service adds its
+accounts check on top (:mod:`cartnet.service.verification`), so the store never
+imports the service.
 
 The outcome is one of three, and the CLI's exit status says which:
 
@@ -26,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from cartnet.ledger.audit import ChainHead
 from cartnet.ledger.canonical import is_hex_hash
-from cartnet.service.credentials import credential_findings
 from cartnet.store.findings import Check, Findings
 from cartnet.store.records import record_findings, signature_findings
 from cartnet.store.repository import AuditRepository
@@ -46,7 +44,7 @@ def chain_findings(session: Session, signing_key: bytes | None) -> Findings:
     return Findings(problems=[str(p) for p in AuditRepository().verify(session)])
 
 
-CHECKS: list[Check] = [chain_findings, record_findings, signature_findings, credential_findings]
+STORE_CHECKS: list[Check] = [chain_findings, record_findings, signature_findings]
 """Every check ``verify`` runs, in order."""
 
 
@@ -103,12 +101,10 @@ class VerifyReport:
         return Outcome.INCOMPLETE if self.notices else Outcome.VERIFIED
 
 
-def verify_database(
-    session: Session, signing_key: bytes | None, checks: list[Check] | None = None
-) -> VerifyReport:
-    """Run every check (by default :data:`CHECKS`) in ``session`` and collect the findings."""
+def run_checks(session: Session, signing_key: bytes | None, checks: list[Check]) -> VerifyReport:
+    """Run ``checks`` in ``session`` and collect the findings."""
     found = Findings()
-    for check in CHECKS if checks is None else checks:
+    for check in checks:
         found.add(check(session, signing_key))
     return VerifyReport(
         tuple(found.problems), tuple(found.notices), AuditRepository().count(session)
