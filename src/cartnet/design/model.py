@@ -131,14 +131,42 @@ class Mode(_Noted):
 
 
 class LaneMode(_Noted):
-    """A lane's own figures for one mode between a center and a site (both directions)."""
+    """A lane's own figures for one mode between a center and a site.
+
+    ``cost_per_shipment`` prices both directions; ``cost_out`` (center to site) or
+    ``cost_back`` (site to center) prices one, for carriers whose rates differ out
+    and back (the i-SHIPMENT data prices them separately).
+    """
 
     center: Identifier
     site: Identifier
     mode: Identifier
     transit_days: Days | None = None
     cost_per_shipment: NonNegative | None = None
+    cost_out: NonNegative | None = None
+    cost_back: NonNegative | None = None
     available: bool = True
+
+    @model_validator(mode="after")
+    def _prices_used(self) -> LaneMode:
+        if (
+            self.cost_per_shipment is not None
+            and self.cost_out is not None
+            and self.cost_back is not None
+        ):
+            raise ValueError(
+                "cost_per_shipment is unused when cost_out and cost_back are both given; "
+                "drop one of them"
+            )
+        return self
+
+    def prices(self, out: float, back: float) -> tuple[float, float]:
+        """(outbound, return) cost per shipment, ``out``/``back`` where the lane is silent."""
+        both = self.cost_per_shipment
+        return (
+            self.cost_out if self.cost_out is not None else out if both is None else both,
+            self.cost_back if self.cost_back is not None else back if both is None else both,
+        )
 
 
 class Durations(_Noted):

@@ -189,22 +189,23 @@ class DesignResult:
 # -- routes ----------------------------------------------------------------------------
 
 
-def _lane(d: DesignInput, c: Center, j: Candidate) -> dict[str, tuple[int, float] | None]:
-    """Per mode: (transit days, cost per shipment), or None where the mode is not available."""
+def _lane(d: DesignInput, c: Center, j: Candidate) -> dict[str, tuple[int, float, float] | None]:
+    """Per mode: (transit days, outbound cost, return cost per shipment), None if unavailable."""
     km = km_between(c.lat, c.lon, j.lat, j.lon)
-    figures: dict[str, tuple[int, float] | None] = {
-        m.id: (m.transit_days, m.cost_per_shipment + m.cost_per_km * km) for m in d.modes
-    }
+    figures: dict[str, tuple[int, float, float] | None] = {}
+    for m in d.modes:
+        cost = m.cost_per_shipment + m.cost_per_km * km
+        figures[m.id] = (m.transit_days, cost, cost)
     for lane in d.lanes:
         if lane.center == c.id and lane.site == j.id:
             if not lane.available:
                 figures[lane.mode] = None
                 continue
             base = figures[lane.mode]
-            default_days, default_cost = base if base is not None else (0, 0.0)
+            days, out, back = base if base is not None else (0, 0.0, 0.0)
             figures[lane.mode] = (
-                default_days if lane.transit_days is None else lane.transit_days,
-                default_cost if lane.cost_per_shipment is None else lane.cost_per_shipment,
+                days if lane.transit_days is None else lane.transit_days,
+                *lane.prices(out, back),
             )
     return figures
 
@@ -262,15 +263,15 @@ def routes(d: DesignInput, objective: str = "cost") -> tuple[list[Route], list[E
                     m for m in lanes if delay + m_days + q_days + lanes[m][0] <= d.v2v_cap_days
                 ]
                 if objective == "cost":
-                    keep = [min(backs, key=lambda m: (lanes[m][1], lanes[m][0]))]
+                    keep = [min(backs, key=lambda m: (lanes[m][2], lanes[m][0]))]
                 else:
                     keep = [
                         m
                         for m in backs
                         if not any(
-                            (lanes[o][0], lanes[o][1]) < (lanes[m][0], lanes[m][1])
+                            (lanes[o][0], lanes[o][2]) < (lanes[m][0], lanes[m][2])
                             and lanes[o][0] <= lanes[m][0]
-                            and lanes[o][1] <= lanes[m][1]
+                            and lanes[o][2] <= lanes[m][2]
                             for o in backs
                         )
                     ]
@@ -286,7 +287,7 @@ def routes(d: DesignInput, objective: str = "cost") -> tuple[list[Route], list[E
                             delay,
                             delay + m_days + q_days + lanes[mb][0],
                             0,
-                            lanes[mo][1] + lanes[mb][1],
+                            lanes[mo][1] + lanes[mb][2],
                         )
                     )
     return found, excluded
@@ -1109,8 +1110,8 @@ def _read_solution(
         v2v_max = max(v2v_max, days)
     per_mode = _mode_costs(d, rs)
     for (c, j, mo, mb), n in flows.items():
-        out_cost += n * per_mode[(c, j, mo)]
-        back_cost += n * per_mode[(c, j, mb)]
+        out_cost += n * per_mode[(c, j, mo)][0]
+        back_cost += n * per_mode[(c, j, mb)][1]
     result.flows = [
         {
             "center": d.centers[c].id,
@@ -1140,13 +1141,13 @@ def _read_solution(
     }
 
 
-def _mode_costs(d: DesignInput, rs: list[Route]) -> dict[tuple[int, int, str], float]:
-    """Cost of one shipment per (center, site, mode), as the routes were built."""
-    out: dict[tuple[int, int, str], float] = {}
+def _mode_costs(d: DesignInput, rs: list[Route]) -> dict[tuple[int, int, str], tuple[float, float]]:
+    """(outbound, return) cost of one shipment per (center, site, mode), as routes were built."""
+    out: dict[tuple[int, int, str], tuple[float, float]] = {}
     for c, j in {(r.center, r.site) for r in rs}:
         for mode, fig in _lane(d, d.centers[c], d.candidates[j]).items():
             if fig is not None:
-                out[(c, j, mode)] = fig[1]
+                out[(c, j, mode)] = (fig[1], fig[2])
     return out
 
 
