@@ -23,7 +23,7 @@ app.command()(twin.compare)
 app.command()(schedule.offers)
 app.command()(schedule.optimize)
 app.command()(schedule.backlog)
-app.command()(design.design)
+app.add_typer(design.app, name="design")
 
 
 def _version(value: bool) -> None:

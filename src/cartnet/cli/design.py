@@ -1,14 +1,23 @@
-"""``cartnet design``: choose where to add capacity, and check the choice in the twin."""
+"""``cartnet design``: choose where to add capacity, and check the choice in the twin.
+
+``cartnet design FILE`` is short for ``cartnet design solve FILE``;
+``cartnet design import-ishipment FILE.dat`` turns the i-SHIPMENT authors' data
+files into design files.
+"""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
+import yaml
 from pydantic import ValidationError
 from rich.table import Table
+from typer.core import TyperGroup
 
 from cartnet.cli.common import err, fail, out, print_json
 from cartnet.design.model import DesignFileError, DesignInput, load_design
@@ -21,7 +30,37 @@ BUILTIN = re.compile(r"^(ishipment-(?P<n>\d+)|kymriah-2020-x(?P<g>\d+(\.\d+)?))$
 """Built-in instances: ``ishipment-500`` (patients a year), ``kymriah-2020-x2`` (growth)."""
 
 
+class _SolveByDefault(TyperGroup):
+    """A group whose first argument, when not a subcommand, goes to ``solve``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["solve", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_SolveByDefault,
+    help="Choose where to add capacity (DESIGN alone means: solve DESIGN).",
+    no_args_is_help=True,
+)
+
+
+def _import_ishipment(path: Path, **options: Any) -> tuple[DesignInput, dict[str, Any]]:
+    from cartnet.design.ishipment_import import import_ishipment
+
+    try:
+        return import_ishipment(path, **options)
+    except DesignFileError as e:
+        fail(
+            f"{path} is not a usable i-SHIPMENT data file ({len(e.problems)} problem(s))",
+            [str(p) for p in e.problems],
+        )
+
+
 def _design(name: str) -> DesignInput:
+    if name.lower().endswith(".dat"):
+        return _import_ishipment(Path(name))[0]
     hit = BUILTIN.match(name)
     if hit and not Path(name).exists():
         if hit.group("n"):
@@ -91,12 +130,14 @@ def _print_check(rows: list[dict[str, Any]], labels: list[str], n: int) -> None:
     out.print(t)
 
 
+@app.command("solve")
 def design(
     design_file: Annotated[
         str,
         typer.Argument(
             metavar="DESIGN",
-            help="A design YAML file, or a built-in: ishipment-500, kymriah-2020-x2.",
+            help="A design YAML file, an i-SHIPMENT .dat file, or a built-in: "
+            "ishipment-500, kymriah-2020-x2.",
         ),
     ],
     objective: Annotated[
@@ -161,3 +202,41 @@ def design(
             f"no design: {result.status}",
             result.explanation or [f"solver status: {result.solver_status}"],
         )
+
+
+@app.command("import-ishipment")
+def import_ishipment(
+    data_file: Annotated[
+        Path, typer.Argument(metavar="FILE.dat", help="A data file of the i-SHIPMENT model.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Design file to write (default: standard output)."),
+    ] = None,
+    horizon_days: Annotated[
+        int, typer.Option("--horizon-days", min=1, max=730, help="Days of the horizon.")
+    ] = 130,
+    max_sites: Annotated[
+        int, typer.Option("--max-sites", min=0, help="Most sites open (0: no limit).")
+    ] = 2,
+    cvm_per_line_day: Annotated[
+        float,
+        typer.Option(
+            "--cvm-per-line-day", min=0, help="Running cost per line and day where CVM is absent."
+        ),
+    ] = 5_230.0,
+) -> None:
+    """Read the i-SHIPMENT authors' Pyomo data file into a design file."""
+    _, data = _import_ishipment(
+        data_file,
+        horizon_days=horizon_days,
+        max_sites=max_sites or None,
+        cvm_per_line_day=cvm_per_line_day,
+    )
+    text = f"# design imported from {data_file.name} by cartnet design import-ishipment\n"
+    text += yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    err.print(f"design written to {output}", highlight=False)
