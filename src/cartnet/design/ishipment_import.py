@@ -211,19 +211,19 @@ def _check_references(dat: DatFile, problems: _Problems) -> None:
     members = {s: set(dat.sets[s]) for s in SETS}
     for label, table in dat.params.items():
         for key in table:
-            for index, value in zip(INDEXED[label], key, strict=True):
+            for index, member in zip(INDEXED[label], key, strict=True):
                 if index == "t":
-                    if not (value.isdigit() and 1 <= int(value) <= HORIZON_DAYS):
+                    if not (member.isdigit() and 1 <= int(member) <= HORIZON_DAYS):
                         problems.add(
                             dat.lines[(label, *key)],
                             f"{label}[{','.join(key)}]",
-                            f"day {value!r} is not a whole day 1..{HORIZON_DAYS}",
+                            f"day {member!r} is not a whole day 1..{HORIZON_DAYS}",
                         )
-                elif value not in members[index]:
+                elif member not in members[index]:
                     problems.add(
                         dat.lines[(label, *key)],
                         f"{label}[{','.join(key)}]",
-                        f"{value!r} is not in set {index}",
+                        f"{member!r} is not in set {index}",
                     )
 
 
