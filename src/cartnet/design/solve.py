@@ -777,6 +777,7 @@ def _enumerate(
     best: np.ndarray | None = None
     best_value = np.inf
     unresolved = np.inf  # least bound of combinations evaluated only partly
+    within_gap = np.inf  # least LP value of combinations left as within the gap of the best
     evaluated = 0
     stopped_at: int | None = None
     for pos, i in enumerate(order):
@@ -799,6 +800,7 @@ def _enumerate(
             continue
         value = float(lp.getInfo().objective_function_value)
         if value >= best_value - _tolerance(best_value, mip_gap):
+            within_gap = min(within_gap, value)  # not searched, but it bounds the optimum
             continue
         flows = np.asarray(lp.getSolution().col_value)
         if d.integer_flows and np.abs(flows - np.round(flows)).max(initial=0.0) > 1e-6:
@@ -820,7 +822,7 @@ def _enumerate(
             continue
         best_value, best = value, sub.full(flows)
     if stopped_at is not None:
-        bound = min(float(lower[order[stopped_at]]), unresolved, best_value)
+        bound = min(float(lower[order[stopped_at]]), unresolved, within_gap, best_value)
         status = "feasible" if best is not None else "no-solution"
         return _Search(
             best,
@@ -842,7 +844,7 @@ def _enumerate(
         ),
         best_value,
     )
-    bound = min(nxt, unresolved, best_value)
+    bound = min(nxt, unresolved, within_gap, best_value)
     gap = (best_value - bound) / max(abs(best_value), 1e-9)
     status = "optimal" if gap <= mip_gap + 1e-12 else "feasible"
     return _Search(
