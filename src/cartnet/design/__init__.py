@@ -2,8 +2,8 @@
 
 ``DesignInput`` (model) describes the problem, ``solve_design`` (solve) chooses
 sites, sizes and the daily allocation with a MILP solved by HiGHS, ``ishipment``
-and ``kymriah`` build reference instances, and ``twin_check`` runs a chosen
-design through the digital twin.
+and ``kymriah`` build reference instances, ``ishipment_import`` reads the i-SHIPMENT
+authors' data files, and ``twin_check`` runs a chosen design through the digital twin.
 """
 
 from cartnet.design.model import (

@@ -27,10 +27,10 @@ column, so the cap is enforced by construction (and a slow mode drops out)::
 ``b`` is batches per patient (re-manufacture after failures), ``F_jk`` a size's
 yearly fixed cost, scaled to the ``H``-day horizon. A center-day with ``a``
 patients is one row whatever ``a`` is, so the model grows with centers × days,
-not with patients: the i-SHIPMENT class at 3,000 patients a year has ~9,000
-flow columns and 18 binaries. The third row family is implied by the capacity
-rows for integer ``y`` but makes the LP relaxation much tighter (the classic
-strong facility-location linking).
+not with patients: ``ishipment-3000`` (740 patients) has ~4,400 flow columns
+and 7 binaries where a per-patient model has ~31,000 binaries. The third row
+family is implied by the capacity rows for integer ``y`` but makes the LP
+relaxation much tighter (the classic strong facility-location linking).
 
 The status is the solver's: ``optimal`` only when HiGHS proves it (within the
 relative gap), ``feasible`` when the time limit stopped it with a design, and
