@@ -125,6 +125,13 @@ def line_of(text: str, snippet: str) -> int:
         ("param TLS := 1;", "param TLS := 1", "TLS", "param: statement not ended with ';'"),
         ("param FCAP :=", "param FCAP : a b :=", "FCAP", "expected 'set NAME := ...;'"),
         ("set p := p1", "set p := p1 p1", "set p", "p: member(s) listed twice: p1"),
+        (
+            "p8\tc2\t9\t1",
+            "p8\tc2\t9\t2",
+            "param INC",
+            "INC: every patient arrives once; not so for p8 (2)",
+        ),
+        ("p7 p8", "p7 p8 p9", "param INC", "INC: every patient arrives once; not so for p9 (0)"),
     ],
 )
 def test_bad_files_name_the_line(

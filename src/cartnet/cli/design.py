@@ -233,7 +233,9 @@ def import_ishipment(
         cvm_per_line_day=cvm_per_line_day,
     )
     text = f"# design imported from {data_file.name} by cartnet design import-ishipment\n"
-    text += yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    text += yaml.safe_dump(
+        data, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
+    )
     if output is None:
         sys.stdout.write(text)
         return

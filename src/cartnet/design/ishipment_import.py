@@ -306,6 +306,17 @@ def design_data(
             )
             break
         horizon[index[c]][int(t) - 1] += _whole(dat, "INC", n, problems)
+    visits = dict.fromkeys(dat.sets["p"], 0.0)
+    for (p, _, _), n in dat.params["INC"].items():
+        visits[p] += n
+    odd = [f"{p} ({n:g})" for p, n in visits.items() if n != 1]
+    if odd:
+        problems.add(
+            dat.lines.get(("INC",)),
+            "INC",
+            f"every patient arrives once; not so for {', '.join(odd[:5])}"
+            + (f" and {len(odd) - 5} more" if len(odd) > 5 else ""),
+        )
     lanes = []
     for ci, c in enumerate(centers):
         h = hospitals[ci] if ci < len(hospitals) else c
