@@ -16,8 +16,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 SKIP = re.compile(r"<!-- tutorial-test: skip \((?P<why>[^)]+)\) -->\n```sh\n", re.MULTILINE)
@@ -73,7 +71,7 @@ def test_tutorial_runs_to_the_end(tmp_path: Path) -> None:
     shim.write_text(
         "#!/bin/sh\n"
         f"exec {sys.executable} -c "
-        "'import sys; from cartnet.cli import main; sys.argv[0] = \"cartnet\"; main()' \"$@\"\n"
+        '\'import sys; from cartnet.cli import main; sys.argv[0] = "cartnet"; main()\' "$@"\n'
     )
     shim.chmod(0o755)
     port = free_port()
