@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
@@ -97,21 +100,30 @@ def test_tutorial_runs_to_the_end(tmp_path: Path) -> None:
         HOME=str(tmp_path / "home"),
         COLUMNS="120",
     )
-    done = subprocess.run(
+    log = work / "cartnet-tutorial" / "serve.log"
+    # its own process group, so that a hung run takes the background server with it
+    shell = subprocess.Popen(
         ["bash", str(tmp_path / "tutorial.sh")],
         cwd=work,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=600,
+        start_new_session=True,
     )
-    log = work / "cartnet-tutorial" / "serve.log"
+    try:
+        stdout, stderr = shell.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(shell.pid, signal.SIGKILL)
+        shell.communicate()
+        server_log = log.read_text() if log.exists() else "(no serve.log)"
+        pytest.fail(f"the tutorial did not end in 600 s\n--- serve.log\n{server_log}")
     server_log = log.read_text() if log.exists() else "(no serve.log)"
-    assert done.returncode == 0, (
-        f"the tutorial stopped (exit {done.returncode})\n--- stderr\n{done.stderr[-3000:]}"
-        f"\n--- stdout\n{done.stdout[-3000:]}\n--- serve.log\n{server_log[-2000:]}"
+    assert shell.returncode == 0, (
+        f"the tutorial stopped (exit {shell.returncode})\n--- stderr\n{stderr[-3000:]}"
+        f"\n--- stdout\n{stdout[-3000:]}\n--- serve.log\n{server_log[-2000:]}"
     )
-    out = done.stdout
+    out = stdout
     states = re.findall(r'"state": ?"([a-z_]+)"', out)
     assert [s for s in states if s in LIFECYCLE] == LIFECYCLE, out
     assert '"code":"qc-missing"' in out.replace(" ", "")
