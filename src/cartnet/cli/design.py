@@ -40,7 +40,7 @@ class _SolveByDefault(TyperGroup):
 
 app = typer.Typer(
     cls=_SolveByDefault,
-    help="Choose where to add capacity (DESIGN alone means: solve DESIGN).",
+    help="Network design: `cartnet design DESIGN` is short for `cartnet design solve DESIGN`.",
     no_args_is_help=True,
 )
 
