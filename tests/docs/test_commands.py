@@ -108,6 +108,8 @@ def test_docs_show_cartnet_commands() -> None:
         (["audit", "verify", "--checkpoint=1:ab"], None),
         (["simulate", "kymriah-2020", "--replicas", "4"], "`cartnet simulate` has no option"),
         (["network", "draw", "x"], "`cartnet network` has no command 'draw'"),
+        (["design", "ishipment-200", "--json"], None),  # DESIGN alone: short for design solve
+        (["design", "my.yaml", "--replicas", "4"], "`cartnet design my.yaml` has no option"),
     ],
 )
 def test_a_wrong_option_or_command_is_found(args: list[str], problem: str | None) -> None:

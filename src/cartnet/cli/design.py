@@ -30,12 +30,19 @@ BUILTIN = re.compile(r"^(ishipment-(?P<n>\d+)|kymriah-2020-x(?P<g>\d+(\.\d+)?))$
 
 
 class _SolveByDefault(TyperGroup):
-    """A group whose first argument, when not a subcommand, goes to ``solve``."""
+    """A group whose first argument, when not a subcommand, goes to ``solve``.
+
+    ``cartnet design FILE`` was a command before the group existed and stays one.
+    """
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["solve", *args]
         return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """A subcommand; any other name is a DESIGN for ``solve`` (as ``parse_args`` does)."""
+        return super().get_command(ctx, cmd_name) or super().get_command(ctx, "solve")
 
 
 app = typer.Typer(
