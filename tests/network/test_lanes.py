@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cartnet.network import LaneDefaults, Network
+from cartnet.network.lanes import Lane
 
 
 def test_listed_lane_serves_both_directions(example: Network) -> None:
@@ -13,6 +14,23 @@ def test_listed_lane_serves_both_directions(example: Network) -> None:
     assert out.listed and back is out
     assert out.cost == 2500
     assert out.mean_days == pytest.approx((0.5 + 1 + 2) / 3)
+
+
+def test_cost_back_prices_the_return_of_a_both_ways_lane(example: Network) -> None:
+    """Out at ``cost``, back at ``cost_back``; transit and customs the same both ways."""
+    data = example.model_dump()
+    data["lanes"][0]["cost_back"] = 1800.0
+    net = Network.model_validate(data)
+    out = net.lane("paris-centre", "leiden")
+    back = net.lane("leiden", "paris-centre")
+    assert (out.cost, back.cost) == (2500, 1800)
+    assert (back.origin, back.destination) == ("leiden", "paris-centre")
+    assert back.transit == out.transit and back.customs_days == out.customs_days
+    with pytest.raises(ValueError, match="cost_back prices the return of a both_ways lane"):
+        Lane.model_validate(
+            {"origin": "a", "destination": "b", "transit": {"dist": "fixed", "days": 1},
+             "both_ways": False, "cost_back": 5}
+        )  # fmt: skip
 
 
 def test_default_lane_within_the_customs_union_is_ground_and_free_of_customs(

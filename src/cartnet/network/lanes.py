@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cartnet.network.distributions import Duration, Triangular
 from cartnet.network.entities import Identifier, Noted
@@ -35,9 +35,33 @@ class Lane(Noted):
     customs_days: NonNegative = 0.0
     cost: NonNegative = 0.0
     both_ways: bool = True
+    cost_back: NonNegative | None = None
+    """Cost per shipment destination → origin of a ``both_ways`` lane (default: ``cost``)."""
     listed: bool = Field(default=True, exclude=True)
     """False for lanes made from the defaults (never read from a file)."""
     distance_km: NonNegative | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _back_needs_both_ways(self) -> Lane:
+        if self.cost_back is not None and not self.both_ways:
+            raise ValueError(
+                "cost_back prices the return of a both_ways lane; a one-way lane has none "
+                "(list the return direction as its own lane)"
+            )
+        return self
+
+    def reverse(self) -> Lane:
+        """The destination → origin direction of a ``both_ways`` lane, at its own cost."""
+        cost = self.cost if self.cost_back is None else self.cost_back
+        return self.model_copy(
+            update={
+                "origin": self.destination,
+                "destination": self.origin,
+                "cost": cost,
+                "cost_back": None,
+                "both_ways": False,
+            }
+        )
 
     @property
     def mean_days(self) -> float:

@@ -101,7 +101,8 @@ class Network(Noted):
         found: dict[tuple[str, str], Lane] = {}
         for lane in self.lanes:
             if lane.both_ways:
-                found.setdefault((lane.destination, lane.origin), lane)
+                back = lane if lane.cost_back is None else lane.reverse()
+                found.setdefault((lane.destination, lane.origin), back)
             found[(lane.origin, lane.destination)] = lane
         return found
 
