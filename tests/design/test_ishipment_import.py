@@ -117,6 +117,8 @@ def line_of(text: str, snippet: str) -> int:
     ("old", "new", "anchor", "message"),
     [
         ("m2 60\n", "m2 sixty\n", "m2 sixty", "CIM[m2]: 'sixty' is not a number ≥ 0"),
+        ("m2 60\n", "m2 nan\n", "m2 nan", "CIM[m2]: 'nan' is not a number ≥ 0"),
+        ("c2 m3 j2 220", "c2 m3 j2 -5", "c2 m3 j2 -5", "U1[c2,m3,j2]: '-5' is not a number ≥ 0"),
         ("c2 m3 j2 220", "c2 m3 j2", "param U1", "U1: 47 entries do not make rows of 4"),
         ("p8\tc2\t9\t1", "p8\tc5\t9\t1", "p8\tc5", "INC[p8,c5,9]: 'c5' is not in set c"),
         ("p8\tc2\t9\t1", "p8\tc2\t131\t1", "p8\tc2", "INC[p8,c2,131]: day '131' is not"),

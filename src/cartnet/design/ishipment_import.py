@@ -25,6 +25,7 @@ refused with its line.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -119,9 +120,10 @@ def _statements(text: str, problems: _Problems) -> Iterator[list[tuple[int, str]
 
 def _number(token: str) -> float | None:
     try:
-        return float(token)
+        value = float(token)
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
 
 
 def parse_dat(text: str, name: str = "<data>") -> DatFile:
