@@ -296,7 +296,9 @@ def design_problems(d: DesignInput) -> list[tuple[str, str]]:
                 found.append((f"candidates[{i}].markets[{j}]", f"no center is in market {m!r}"))
         for m in cand.approved_from:
             if m not in markets:
-                found.append((f"candidates[{i}].approved_from.{m}", f"no center is in market {m!r}"))
+                found.append(
+                    (f"candidates[{i}].approved_from.{m}", f"no center is in market {m!r}")
+                )
             elif cand.markets is not None and m not in cand.markets:
                 found.append(
                     (f"candidates[{i}].approved_from.{m}", f"market {m!r} is not in the markets")

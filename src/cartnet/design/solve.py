@@ -47,6 +47,7 @@ is below it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -687,7 +688,7 @@ def _site_groups(
     horizon = arrivals.shape[1]
     for c, sites in firsts.items():
         cuts = sorted({f for f in sites.values() if f < horizon} | {0, horizon})
-        for a, b in zip(cuts, cuts[1:], strict=False):
+        for a, b in itertools.pairwise(cuts):
             if arrivals[c, a:b].sum() > 0:
                 reach[(c, a, b)] = frozenset(j for j, f in sites.items() if f <= a)
     groups: set[frozenset[int]] = {g for g in reach.values() if g}
