@@ -18,6 +18,12 @@ through the network's own scenario mechanism:
 The model's vein-to-vein time (apheresis to the product's return) compares with
 the twin's ``turnaround`` (apheresis to delivery); the twin's ``v2v`` adds the
 infusion days.
+
+The check measures the model's own days (``check_settings``): the twin starts a
+warm-up before day 0 and its cohort is the patients enrolled on the horizon's
+days, so the approvals in force and the demand are the model's. ``disagreements``
+lists the figures where the twin contradicts the model (which plans no slot wait
+and nobody lost) beyond a tolerance.
 """
 
 from __future__ import annotations
