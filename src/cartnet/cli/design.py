@@ -129,10 +129,11 @@ def _print_loop(loop: ServiceLevelResult) -> None:
         title=f"Service level {', '.join(x.text for x in loop.targets)}: iterations",
         title_justify="left",
     )
-    for col in ("#", "caps", "lines", "cost/therapy", *[x.text for x in loop.targets], "met"):
-        t.add_column(col, justify="right" if col not in ("caps", "lines") else "left")
+    cols = ("#", "caps (≥ safety lines)", "lines", "cost/therapy")
+    for col in (*cols, *[x.text for x in loop.targets], "met"):
+        t.add_column(col, justify="left" if col in cols[1:3] else "right")
     for it in loop.iterations:
-        caps = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(it.caps.items())) or "none"
+        caps = it.caps_text()
         lines = ", ".join(f"{k} {v}" for k, v in it.lines.items())
         cost = "–" if it.cost_per_therapy is None else f"{it.cost_per_therapy:,.0f}"
         t.add_row(

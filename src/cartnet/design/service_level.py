@@ -6,7 +6,9 @@ such as ``p90_ttt<=30`` (90th percentile of time to treatment at most 30 days) i
 met by a loop: solve the design, run the twin on common random numbers (the same
 seed, so the same patients, every iteration), and where the twin misses the
 target lower the utilization cap of the sites serving the markets that miss it
-(``Candidate.utilization_cap``: the share of lines the plan may fill), then
+(``Candidate.utilization_cap``: the share of lines the plan may fill) and give
+the congested ones their next larger size at least (safety lines: the twin's
+booking policy, not the model's allocation, decides where patients go), then
 re-solve. It stops when the upper end of the twin's 95 % interval meets every
 target, or when the iteration or time budget ends: then the result says plainly
 that the target is not met.
@@ -196,6 +198,8 @@ def _largest_load(lines: int, service_days: float, q: float, budget: float) -> f
 class Iteration:
     number: int
     caps: dict[str, float]
+    safety_lines: dict[str, int]
+    """Fewest lines a site may get (its smaller sizes are ruled out)."""
     lines: dict[str, int]
     status: str
     cost_per_therapy: float | None
@@ -207,6 +211,15 @@ class Iteration:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def caps_text(self) -> str:
+        """``leipzig 76% ≥12``: each site's cap and safety lines, or ``none``."""
+        parts = []
+        for k in sorted(set(self.caps) | set(self.safety_lines)):
+            cap = f" {100 * self.caps[k]:.0f}%" if k in self.caps else ""
+            floor = f" ≥{self.safety_lines[k]}" if k in self.safety_lines else ""
+            parts.append(f"{k}{cap}{floor}")
+        return ", ".join(parts) or "none"
 
 
 @dataclass
@@ -234,12 +247,20 @@ class ServiceLevelResult:
         return self.iterations[-1].number if self.iterations else None
 
 
-def with_caps(design: DesignInput, caps: dict[str, float]) -> DesignInput:
-    """The design with these utilization caps on its candidates (others unchanged)."""
-    cands = [
-        c.model_copy(update={"utilization_cap": caps[c.id]}) if c.id in caps else c
-        for c in design.candidates
-    ]
+def with_caps(
+    design: DesignInput, caps: dict[str, float], safety: dict[str, int] | None = None
+) -> DesignInput:
+    """The design with these utilization caps and safety lines (others unchanged)."""
+    safety = safety or {}
+    cands = []
+    for c in design.candidates:
+        update: dict[str, Any] = {}
+        if c.id in caps:
+            update["utilization_cap"] = caps[c.id]
+        if c.id in safety:
+            keep = [z for z in c.sizes if z.lines >= safety[c.id]]
+            update["sizes"] = keep or [max(c.sizes, key=lambda z: z.lines)]
+        cands.append(c.model_copy(update=update) if update else c)
     return design.model_copy(update={"candidates": cands})
 
 
@@ -256,37 +277,41 @@ def meet_service_level(
     objective: str | None = None,
     progress: Callable[[Iteration], None] | None = None,
 ) -> ServiceLevelResult:
-    """Solve, check in the twin, tighten the caps where it misses, until the targets hold.
+    """Solve, check in the twin, tighten where it misses, until the targets hold.
 
     Iteration 0 is the design without caps; iteration 1 has the queueing seed; later
-    ones multiply the caps of the sites serving a missing market by ``STEP``.
+    ones tighten the congested sites of the markets that miss (``_tighten``).
     """
     clock = time.perf_counter()
     caps: dict[str, float] = {}
+    safety: dict[str, int] = {}
     frozen: set[str] = set()
     iterations: list[Iteration] = []
     last: tuple[DesignInput, DesignResult, TwinCheck] | None = None
     reason = ""
     for number in range(max_iterations):
         started = time.perf_counter()
-        current = with_caps(design, caps)
+        current = with_caps(design, caps, safety)
         result = solve_design(current, objective=objective, time_limit=time_limit)
         if not result.solved:
-            # the last tightening asked for more lines than the sizes offer: undo it,
-            # keep those sites where they were and tighten elsewhere
+            # the last tightening asked for more than the sizes offer: undo it, keep the
+            # sites already at their largest size where they were (all the tightened
+            # ones if none is), and tighten the others
             if not iterations or last is None:
                 reason = f"the model has no design ({result.status})"
                 break
-            frozen |= set(iterations[-1].tightened)
-            note = f"caps of {', '.join(iterations[-1].tightened)} left no design ({result.status})"
+            tried = iterations[-1].tightened
+            full = [sid for sid in tried if _at_largest(last[0], last[1], sid)]
+            frozen |= set(full or tried)
+            note = f"tightening {', '.join(tried)} left no design ({result.status})"
             iterations[-1].notes.append(note)
-            caps = dict(iterations[-1].caps)
-            new = _tighten(last[0], last[1], last[2], targets, caps, frozen)
-            if not new or (seconds is not None and time.perf_counter() - clock > seconds):
+            caps, safety = dict(iterations[-1].caps), dict(iterations[-1].safety_lines)
+            retry_caps, retry_lines = _tighten(last[0], last[1], last[2], targets, caps, frozen)
+            if not retry_caps or (seconds is not None and time.perf_counter() - clock > seconds):
                 reason = f"not met: {note}, and no other site can be tightened"
                 break
-            iterations[-1].tightened = sorted(new)
-            caps = {**caps, **new}
+            iterations[-1].tightened = sorted(retry_caps)
+            caps, safety = {**caps, **retry_caps}, {**safety, **retry_lines}
             continue
         check = twin_check(
             current, result, replications=replications, seed=seed, settings=settings,
@@ -298,6 +323,7 @@ def meet_service_level(
         it = Iteration(
             number,
             dict(caps),
+            dict(safety),
             {s.site: s.lines for s in result.sites},
             result.status,
             result.cost_per_therapy.get("total"),
@@ -312,11 +338,15 @@ def meet_service_level(
             if progress:
                 progress(it)
             break
+        more_lines: dict[str, int] = {}
         if number == 0:
-            new = seed_caps(current, result, targets, check_infusion(check))
+            more_caps = seed_caps(current, result, targets, check_infusion(check))
         else:
-            new = _tighten(current, result, check, targets, caps, frozen)
-        it.tightened = sorted(k for k in new if new[k] < caps.get(k, 1.0) - 1e-9)
+            more_caps, more_lines = _tighten(current, result, check, targets, caps, frozen)
+        it.tightened = sorted(
+            {k for k, v in more_caps.items() if v < caps.get(k, 1.0) - 1e-9}
+            | {k for k, v in more_lines.items() if v > safety.get(k, 0)}
+        )
         if progress:
             progress(it)
         if not it.tightened:
@@ -325,7 +355,7 @@ def meet_service_level(
                 f"after iteration {number}"
             )
             break
-        caps = {**caps, **new}
+        caps, safety = {**caps, **more_caps}, {**safety, **more_lines}
         if seconds is not None and time.perf_counter() - clock > seconds:
             reason = f"not met: the time budget of {seconds:g} s ended after iteration {number}"
             break
@@ -335,6 +365,13 @@ def meet_service_level(
         raise ValueError(reason or "no design to check")
     met = bool(iterations) and iterations[-1].met
     return ServiceLevelResult(targets, iterations, met, reason, last[0], last[1], last[2])
+
+
+def _at_largest(design: DesignInput, result: DesignResult, site: str) -> bool:
+    """Whether ``site`` already has its largest size: a lower cap cannot be met by lines."""
+    chosen = {s.site: s.lines for s in result.sites}
+    cand = next(c for c in design.candidates if c.id == site)
+    return chosen.get(site, 0) >= max(z.lines for z in cand.sizes)
 
 
 def check_infusion(check: TwinCheck) -> float:
@@ -348,14 +385,17 @@ def _tighten(
     targets: list[Target],
     caps: dict[str, float],
     frozen: set[str],
-) -> dict[str, float]:
-    """Lower the caps of the sites that may serve the markets missing a target.
+) -> tuple[dict[str, float], dict[str, int]]:
+    """New caps and safety lines for the congested sites of the markets missing a target.
 
     A market misses when its own figure is above the limit (for ``lost_per_year``,
     when its lost share is above the network's); the worst market misses at least.
     Of the sites approved for such a market, those the twin fills to within 10
-    points of their cap are tightened (at least the busiest); a site whose
-    tightening left the model without a design (``frozen``) or at ``MIN_CAP`` stays.
+    points of their cap are congested (at least the busiest): the cap is multiplied
+    by ``STEP`` and, below the largest size, the next larger size becomes the least
+    (safety lines), since the twin's booking policy, not the model's allocation,
+    decides where patients go. A site in ``frozen`` (its tightening left no design)
+    or at ``MIN_CAP`` and its largest size stays.
     """
     kpis = check.document["variants"][-1]["kpis"]
     markets = check.document["markets"]
@@ -386,8 +426,13 @@ def _tighten(
     sites = {sid for sid in busy if load[sid] >= caps.get(sid, 1.0) - 0.1}
     if not sites and busy:
         sites = {max(busy, key=lambda sid: load[sid])}
-    new: dict[str, float] = {}
+    chosen = {s.site: s.lines for s in result.sites}
+    new_caps: dict[str, float] = {}
+    new_lines: dict[str, int] = {}
     for sid in sites:
-        old = caps.get(sid, 1.0)
-        new[sid] = round(max(MIN_CAP, old * STEP), 3)
-    return new
+        new_caps[sid] = round(max(MIN_CAP, caps.get(sid, 1.0) * STEP), 3)
+        cand = next(c for c in design.candidates if c.id == sid)
+        larger = sorted(z.lines for z in cand.sizes if z.lines > chosen.get(sid, 0))
+        if larger:
+            new_lines[sid] = larger[0]
+    return new_caps, new_lines

@@ -183,11 +183,12 @@ def _loop(loop: ServiceLevelResult | None) -> str:
     if loop is None:
         return ""
     targets = [t.text for t in loop.targets]
-    head = "<tr><th>#</th><th>utilization caps</th><th>lines</th><th>cost per therapy</th>"
+    head = "<tr><th>#</th><th>utilization caps (≥ safety lines)</th><th>lines</th>"
+    head += "<th>cost per therapy</th>"
     head += "".join(f"<th>{esc(t)} (mean [95 % CI])</th>" for t in targets) + "<th>met</th></tr>"
     body = ""
     for it in loop.iterations:
-        caps = ", ".join(f"{k} {100 * v:.0f} %" for k, v in sorted(it.caps.items())) or "none"
+        caps = it.caps_text()
         lines = ", ".join(f"{k} {v}" for k, v in it.lines.items())
         cells = ""
         for t in targets:
