@@ -263,3 +263,16 @@ def test_cli_service_level(tmp_path: Any) -> None:
     bad = runner.invoke(app, ["design", "ishipment-500", "--service-level", "ttt<30"])
     assert bad.exit_code == 1 and "is not FIGURE&lt;=NUMBER" not in bad.output
     assert "not FIGURE<=NUMBER" in bad.output
+
+
+def test_stall_stops_the_loop_only_without_progress() -> None:
+    from cartnet.design.service_level import Iteration, _stalled
+
+    def it(n: int, mean: float) -> Iteration:
+        e = {"mean": mean, "ci_low": mean - 1.0, "ci_high": mean + 1.0}
+        return Iteration(n, {}, {}, {}, "optimal", None, {"p90_ttt<=30": e}, False, 0.0)
+
+    targets = parse_targets("p90_ttt<=30")
+    assert _stalled([it(0, 33.6), it(1, 33.5), it(2, 33.4)], targets)
+    assert not _stalled([it(0, 36.0), it(1, 34.0), it(2, 33.4)], targets)
+    assert not _stalled([it(0, 33.6), it(1, 33.5)], targets)

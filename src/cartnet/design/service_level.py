@@ -54,6 +54,9 @@ MIN_CAP = 0.3
 STEP = 0.9
 """Factor a missing site's cap is multiplied by per iteration."""
 
+STALL = 3
+"""Iterations without progress after which the loop gives up."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -338,6 +341,14 @@ def meet_service_level(
             if progress:
                 progress(it)
             break
+        if _stalled(iterations, targets):
+            reason = (
+                f"not met: no progress over the last {STALL} iterations (the targets' means "
+                "moved less than their 95 % half-widths); the sizes offered cannot do better"
+            )
+            if progress:
+                progress(it)
+            break
         more_lines: dict[str, int] = {}
         if number == 0:
             more_caps = seed_caps(current, result, targets, check_infusion(check))
@@ -365,6 +376,21 @@ def meet_service_level(
         raise ValueError(reason or "no design to check")
     met = bool(iterations) and iterations[-1].met
     return ServiceLevelResult(targets, iterations, met, reason, last[0], last[1], last[2])
+
+
+def _stalled(iterations: list[Iteration], targets: list[Target]) -> bool:
+    """Whether the last ``STALL`` iterations moved no target by more than its half-width."""
+    if len(iterations) < STALL:
+        return False
+    for t in targets:
+        runs = [it.figures.get(t.text) or {} for it in iterations[-STALL:]]
+        if any(e.get("mean") is None for e in runs):
+            return False
+        means = [float(e["mean"]) for e in runs]
+        halves = [float(e.get("ci_high") or e["mean"]) - float(e["mean"]) for e in runs]
+        if max(means) - min(means) > max(halves):
+            return False
+    return True
 
 
 def _at_largest(design: DesignInput, result: DesignResult, site: str) -> bool:
