@@ -145,6 +145,9 @@ def _print_loop(loop: ServiceLevelResult) -> None:
             "yes" if it.met else "no",
         )
     out.print(t)
+    for it in loop.iterations:
+        for note in it.notes:
+            out.print(f"after iteration {it.number}: {note}; undone", highlight=False)
     verdict = "[bold green]met[/]" if loop.met else "[bold red]NOT MET[/]"
     out.print(f"Service level {verdict}: {loop.reason}", highlight=False)
 
@@ -269,4 +272,4 @@ def design(
             result.explanation or [f"solver status: {result.solver_status}"],
         )
     if loop is not None and not loop.met:
-        fail(f"service level not met: {loop.reason}")
+        fail(f"service level {loop.reason}")

@@ -344,7 +344,8 @@ def meet_service_level(
         if _stalled(iterations, targets):
             reason = (
                 f"not met: no progress over the last {STALL} iterations (the targets' means "
-                "moved less than their 95 % half-widths); the sizes offered cannot do better"
+                "moved less than their 95 % half-widths): tightening the congested sites no "
+                "longer helps"
             )
             if progress:
                 progress(it)

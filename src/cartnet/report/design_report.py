@@ -202,6 +202,12 @@ def _loop(loop: ServiceLevelResult | None) -> str:
             f"<td>{_num(it.cost_per_therapy, 0)}</td>{cells}"
             f"<td>{'yes' if it.met else 'no'}</td></tr>"
         )
+    for it in loop.iterations:
+        for note in it.notes:
+            body += (
+                f"<tr><td colspan='99' class='warn'>after {it.number}: {esc(note)}; "
+                "undone</td></tr>"
+            )
     verdict = "met" if loop.met else "NOT MET"
     cls = "note" if loop.met else "warn"
     return (
