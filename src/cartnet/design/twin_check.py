@@ -33,6 +33,7 @@ from cartnet.network.catalog import open_network
 from cartnet.network.entities import Regulator
 from cartnet.network.model import Network
 from cartnet.network.scenario import Scenario
+from cartnet.schedule.policies import policy_factory
 from cartnet.twin.replications import Variant, run_variants
 from cartnet.twin.results import VariantResult, run_document
 from cartnet.twin.settings import TwinSettings
@@ -249,7 +250,8 @@ def twin_check(
 ) -> TwinCheck:
     """Simulate the design (and its baseline) and set the twin's KPIs beside the model's."""
     settings = settings or TwinSettings(apheresis_days=design.durations.apheresis_days)
-    variants = [Variant(label, net, policy) for label, net in design_networks(design, result)]
+    made = policy_factory(policy)
+    variants = [Variant(label, net, made) for label, net in design_networks(design, result)]
     aggregates = run_variants(variants, settings, replications, seed)
     results = [VariantResult(v, a) for v, a in zip(variants, aggregates, strict=True)]
     document = run_document(design.name, results, settings, replications, seed, [])
