@@ -39,6 +39,7 @@ from cartnet.network.catalog import open_network
 from cartnet.network.entities import Regulator
 from cartnet.network.model import Network
 from cartnet.network.scenario import Scenario
+from cartnet.schedule.policies import policy_factory
 from cartnet.twin.replications import Variant, run_variants
 from cartnet.twin.results import VariantResult, run_document
 from cartnet.twin.settings import TwinSettings
@@ -224,8 +225,10 @@ def _on_base_network(design: DesignInput, result: DesignResult) -> list[tuple[st
             )
             changes.append({"op": "add_site", "site": site})
     base_label = f"as is, demand x{design.twin.demand_scale:g}"
-    base = Scenario.model_validate({"id": "demand", "changes": scale}).apply(net) if scale else net
-    designed = Scenario.model_validate({"id": "design", "changes": changes}).apply(net)
+    base = (
+        net.applying(Scenario.model_validate({"id": "demand", "changes": scale})) if scale else net
+    )
+    designed = net.applying(Scenario.model_validate({"id": "design", "changes": changes}))
     return [(base_label, base), (f"design, demand x{design.twin.demand_scale:g}", designed)]
 
 
@@ -383,7 +386,8 @@ def twin_check(
     networks = design_networks(design, result)
     if not baseline:
         networks = networks[-1:]
-    variants = [Variant(label, net, policy) for label, net in networks]
+    made = policy_factory(policy)
+    variants = [Variant(label, net, made) for label, net in networks]
     aggregates = run_variants(variants, settings, replications, seed)
     results = [VariantResult(v, a) for v, a in zip(variants, aggregates, strict=True)]
     document = run_document(design.name, results, settings, replications, seed, [])
