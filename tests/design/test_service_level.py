@@ -234,6 +234,8 @@ def test_loop_tightens_until_the_twin_confirms() -> None:
 
 def test_loop_says_plainly_when_the_target_cannot_be_met() -> None:
     d = ishipment_instance(200)
+    with pytest.raises(ValueError, match="at least 2 replications"):
+        meet_service_level(d, parse_targets("p90_ttt<=30"), replications=1)
     loop = meet_service_level(d, parse_targets("p90_ttt<=5"), replications=2, max_iterations=3)
     assert not loop.met and loop.reason.startswith("not met")
     assert 1 <= len(loop.iterations) <= 3

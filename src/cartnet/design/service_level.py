@@ -285,6 +285,10 @@ def meet_service_level(
     Iteration 0 is the design without caps; iteration 1 has the queueing seed; later
     ones tighten the congested sites of the markets that miss (``_tighten``).
     """
+    if replications < 2:
+        raise ValueError(
+            f"a service level needs at least 2 replications for its interval (got {replications})"
+        )
     clock = time.perf_counter()
     caps: dict[str, float] = {}
     safety: dict[str, int] = {}
