@@ -26,8 +26,8 @@ from cartnet.ledger.lifecycle import OrderState
 from cartnet.schedule.capacity import CapacityCalendar, HolderKind, Party, Quota
 from cartnet.store.tables import OrderRow, QuotaRow
 
-PeriodStarts = Callable[[str, date, date], int]
-"""Manufacturing starts of a site over a period, both days included."""
+PeriodStarts = Callable[[str, date, date, date], int]
+"""Manufacturing starts of a site over a period, both days included, as seen today."""
 
 NOT_HOLDING = (OrderState.ENROLLED.value, OrderState.CANCELLED.value, OrderState.PATIENT_LOST.value)
 """Order states that hold no manufacturing start for their quota."""
@@ -55,12 +55,12 @@ def lock_quotas(session: Session, today: date, site: str) -> None:
     active_quotas(session, today, [site], lock=True)
 
 
-def as_quota(row: QuotaRow, period_starts: PeriodStarts) -> Quota:
+def as_quota(row: QuotaRow, period_starts: PeriodStarts, today: date) -> Quota:
     """The core's quota for a row, its share turned into whole slots."""
     if row.slots is not None:
         slots = row.slots
     else:
-        total = period_starts(row.site, row.period_start, row.period_end)
+        total = period_starts(row.site, row.period_start, row.period_end, today)
         slots = math.floor((row.share or 0.0) * total + 0.5)
     return Quota(
         row.site,
@@ -111,6 +111,8 @@ def hold_quotas(
     A quota on a site the network no longer has holds nothing and is left out.
     """
     calendar.clear_quotas()
-    quotas = [as_quota(r, period_starts) for r in rows if r.site in calendar.site_index]
+    quotas = [
+        as_quota(r, period_starts, calendar.origin) for r in rows if r.site in calendar.site_index
+    ]
     for quota, used in zip(quotas, quota_use(session, quotas), strict=True):
         calendar.add_quota(quota, used)

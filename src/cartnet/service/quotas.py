@@ -128,7 +128,7 @@ def _check(
         raise Invalid(f"the period ends ({end}) before today ({today})", field="period_end")
     if (end - start).days >= MAX_PERIOD_DAYS:
         raise Invalid(f"a quota's period is at most {MAX_PERIOD_DAYS} days", field="period_end")
-    capacity = ctx.slots.period_starts(site, start, end)
+    capacity = ctx.slots.period_starts(site, start, end, today)
     if slots is not None and slots > capacity:
         raise Invalid(
             f"{slots} slots is more than the {capacity} manufacturing starts {site} has "
@@ -154,7 +154,8 @@ def _check_holder(net: Network, site: str, kind: HolderKind, holder: str) -> Non
 def _views(ctx: ServiceContext, session: Session, rows: list[QuotaRow]) -> list[QuotaView]:
     known = {s.id for s in ctx.network.sites}
     shown = [r for r in rows if r.site in known]
-    quotas = [as_quota(r, ctx.slots.period_starts) for r in shown]
+    today = ctx.today()
+    quotas = [as_quota(r, ctx.slots.period_starts, today) for r in shown]
     used = quota_use(session, quotas)
     return [
         QuotaView(

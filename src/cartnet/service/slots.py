@@ -93,23 +93,44 @@ class SlotLedger:
         self._lock = threading.Lock()
         self._base: CapacityCalendar | None = None
         self._planner: OfferPlanner | None = None
-        self._period_starts: dict[tuple[str, date, date], int] = {}
+        self._period_starts: dict[tuple[str, date, date, date], int] = {}
 
-    def period_starts(self, site: str, first: date, last: date) -> int:
-        """Manufacturing starts ``site`` has from ``first`` to ``last`` (a share quota's base)."""
-        key = (site, first, last)
+    def period_starts(self, site: str, first: date, last: date, today: date) -> int:
+        """Manufacturing starts ``site`` has from ``first`` to ``last`` (a share quota's base).
+
+        Days in the calendar from ``today`` count as bookings meet them; days before or
+        beyond it as the site's lines and working calendar give them from there.
+        """
+        key = (site, first, last, today)
         with self._lock:
             found = self._period_starts.get(key)
-        if found is None:
-            s = self.network.site(site)
-            days = (last - first).days + 1
-            found = int(
-                starts_per_day(s.lines, s.manufacturing.mean, s.calendar.is_open, first, days).sum()
+        if found is not None:
+            return found
+        cal = self._calendar(today)
+        s = self.network.site(site)
+        end = today + timedelta(days=cal.days - 1)
+
+        def outside(a: date, b: date) -> int:
+            n = (b - a).days + 1
+            if n <= 0:
+                return 0
+            return int(
+                starts_per_day(s.lines, s.manufacturing.mean, s.calendar.is_open, a, n).sum()
             )
-            with self._lock:
-                if len(self._period_starts) > 10_000:
-                    self._period_starts.clear()
-                self._period_starts[key] = found
+
+        a, b = max(first, today), min(last, end)
+        inside = (
+            int(cal.slots[cal.site_index[site], cal.day(a) : cal.day(b) + 1].sum()) if a <= b else 0
+        )
+        found = (
+            outside(first, min(last, today - timedelta(days=1)))
+            + inside
+            + outside(max(first, end + timedelta(days=1)), last)
+        )
+        with self._lock:
+            if len(self._period_starts) > 10_000:
+                self._period_starts.clear()
+            self._period_starts[key] = found
         return found
 
     def _calendar(self, today: date) -> CapacityCalendar:
