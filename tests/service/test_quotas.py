@@ -28,7 +28,7 @@ from cartnet.service.access import Principal
 from cartnet.service.context import ServiceContext
 from cartnet.service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from cartnet.service.quotas import NewQuota, QuotaChange, QuotaRetirement, QuotaView
-from cartnet.service.schemas import BookChain, NewOrder, PatientIdentity
+from cartnet.service.schemas import BookChain, NewOrder, PatientIdentity, Reschedule
 from cartnet.service.settings import ServiceSettings, new_key
 from cartnet.store.records import record_findings
 from cartnet.store.tables import AuditEntryRow
@@ -148,6 +148,25 @@ def test_unused_slots_are_released_the_given_days_ahead(ctx: ServiceContext, clo
     assert refusal(ctx, SPOKE, second, day(5)).code == "quota-held"
     clock.now = NOW + timedelta(days=2)  # day 5 and 6 are now within 4 days
     assert book(ctx, SPOKE, second, day(6)).plan.start == day(6)
+
+
+def test_a_reschedule_into_held_slots_is_refused_and_the_booking_stands(
+    ctx: ServiceContext,
+) -> None:
+    """Moving another center's booking onto a held day is refused like a booking; the
+    order keeps its chain and its slot."""
+    order = enrol(ctx, SPOKE)
+    book(ctx, SPOKE, order, day(10))
+    hold(ctx, slots=3, period_start=day(20), period_end=day(22))
+    with pytest.raises(Conflict) as caught:
+        orders.reschedule(
+            ctx, SPOKE, order,
+            Reschedule(site=SITE, start=day(21), reason_code=ReasonCode.PATIENT_REQUEST),
+        )  # fmt: skip
+    assert caught.value.code == "quota-held"
+    assert orders.get_order(ctx, SPOKE, order).plan.start == day(10)  # type: ignore[union-attr]
+    other = enrol(ctx, HUB)
+    assert refusal(ctx, HUB, other, day(10)).code == "capacity-full"  # still taken
 
 
 def test_a_trial_quota_holds_for_the_trials_orders_only(ctx: ServiceContext) -> None:
