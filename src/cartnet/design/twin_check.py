@@ -101,8 +101,10 @@ def _on_base_network(design: DesignInput, result: DesignResult) -> list[tuple[st
             )
             changes.append({"op": "add_site", "site": site})
     base_label = f"as is, demand x{design.twin.demand_scale:g}"
-    base = Scenario.model_validate({"id": "demand", "changes": scale}).apply(net) if scale else net
-    designed = Scenario.model_validate({"id": "design", "changes": changes}).apply(net)
+    base = (
+        net.applying(Scenario.model_validate({"id": "demand", "changes": scale})) if scale else net
+    )
+    designed = net.applying(Scenario.model_validate({"id": "design", "changes": changes}))
     return [(base_label, base), (f"design, demand x{design.twin.demand_scale:g}", designed)]
 
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import highspy
 import numpy as np
 
-from cartnet.schedule.solver import new_highs
+from cartnet.highs import new_highs
 from cartnet.twin.policies import (
     POLICIES,
     EarliestDelivery,
