@@ -197,6 +197,14 @@ class CapacityCalendar:
         """Each quota's slots and use, in the order they were added."""
         return [QuotaUse(qs.quota, qs.slots, qs.used) for qs in self._quotas]
 
+    def still_held(self, today: int) -> list[QuotaUse]:
+        """Quotas with unused slots and days of their period not released yet."""
+        return [
+            QuotaUse(qs.quota, qs.slots, qs.used)
+            for qs in self._quotas
+            if qs.used < qs.slots and qs.last >= today + qs.quota.release_days_ahead + 1
+        ]
+
     def _add_quota_state(self, q: Quota) -> None:
         if q.site not in self.site_index:
             raise ValueError(f"quota on unknown site {q.site!r}")

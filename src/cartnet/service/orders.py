@@ -439,8 +439,8 @@ def offers(
                 release_days=u.quota.release_days_ahead,
                 unused=u.unused,
             )
-            for u in planner.calendar.quota_uses()
-            if u.unused > 0 and not party.holds(u.quota)
+            for u in planner.calendar.still_held(0)
+            if not party.holds(u.quota)
         ],
     )
 

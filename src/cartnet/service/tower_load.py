@@ -112,7 +112,7 @@ def network_load(
 
     rows: list[LoadRow] = []
     window_end = today + timedelta(days=days - 1)
-    holding = [u for u in cal.quota_uses() if u.unused > 0 and u.quota.start <= window_end]
+    holding = [u for u in cal.still_held(0) if u.quota.start <= window_end]
     for site in ctx.network.sites:
         i = cal.site_index[site.id]
         load = row(SlotKind.MANUFACTURING, site.id, site.name, cal.booked[i], cal.slots[i])
