@@ -165,6 +165,7 @@ class World:
     shipment_limits: tuple[float | None, float | None] = (None, None)
     exception: int = 0
     bystander: str = ""
+    quota: str = ""
 
     def headers(self, caller: str) -> dict[str, str]:
         if caller == ANONYMOUS:
@@ -262,6 +263,7 @@ def world(
                     w.tokens[name] = w.log_in(name)
                 _dead_tokens(w)
                 _orders(w)
+                _quota(w)
                 yield w
         finally:
             ctx.close()
@@ -286,6 +288,25 @@ def _dead_tokens(w: World) -> None:
         assert expired.expires_at < datetime.now(UTC)
         assert revoked is not None and revoked.revoked_at is not None
         assert revoked.expires_at > datetime.now(UTC)
+
+
+def _quota_body(w: World, caller: str) -> Any:
+    """A quota of no slots: it holds nothing, so the world's bookings stay as they are."""
+    return {
+        "site": SITE,
+        "holder_kind": "center",
+        "holder": CENTER,
+        "slots": 0,
+        "period_start": _later(w, 1),
+        "period_end": _later(w, 8),
+        "reason_code": "capacity_change",
+    }
+
+
+def _quota(w: World) -> None:
+    made = w.post(PLANNER, "/quotas", _quota_body(w, PLANNER))
+    assert made.status_code == 201, made.text
+    w.quota = made.json()["id"]
 
 
 def _orders(w: World) -> None:
@@ -674,6 +695,23 @@ CASES: tuple[Case, ...] = (
         "network capacity is no order data",
         query={"days": 7},
     ),
+    case("GET", "/quotas", frozenset({PLANNER}), "planners keep quotas"),
+    case("POST", "/quotas", frozenset({PLANNER}), "planners keep quotas", body=_quota_body),
+    case("GET", "/quotas/{quota_id}", frozenset({PLANNER}), "planners keep quotas"),
+    case(
+        "PATCH",
+        "/quotas/{quota_id}",
+        frozenset({PLANNER}),
+        "planners keep quotas (a retired one answers 422 past the role check)",
+        body=lambda w, c: {"release_days": 3, "reason_code": "capacity_change"},
+    ),
+    case(
+        "DELETE",
+        "/quotas/{quota_id}",
+        frozenset({PLANNER}),
+        "planners keep quotas (retiring twice answers 422 past the role check)",
+        body=lambda w, c: {"reason_code": "capacity_change"},
+    ),
     case(
         "GET",
         "/aggregates",
@@ -712,6 +750,7 @@ def call(w: World, c: Case, caller: str, order_id: str | None = None) -> httpx.R
         request_id=UNKNOWN_COSIGNATURE,
         user_id=w.bystander,
         site=SITE,
+        quota_id=w.quota,
     )
     headers = w.headers(caller)
     response: httpx.Response

@@ -100,6 +100,32 @@ def test_a_quota_protects_its_holders_slots_until_released(example: Network) -> 
     assert b.quota is not None
 
 
+def test_a_quota_says_who_it_blocks_and_stops_holding_once_released_or_used(
+    example: Network,
+) -> None:
+    """The blocking quota is named for others, not for its holder; ``still_held`` drops a
+    quota once its whole period is released, or once its holder used it up."""
+    cal = CapacityCalendar(example, MONDAY, days=120)
+    march, end = date(2021, 3, 1), date(2021, 3, 31)
+    total = int(cal.free_slots("leiden", cal.day(march), cal.day(end)).sum())
+    quota = Quota("leiden", HolderKind.CENTER, "berlin-mitte", march, end, slots=total,
+                  release_days_ahead=7)  # fmt: skip
+    cal.add_quota(quota)
+    day, today = cal.day(date(2021, 3, 16)), cal.day(date(2021, 2, 20))
+    assert cal.blocking_quotas("leiden", day, PARIS, today) == [quota]
+    assert cal.blocking_quotas("leiden", day, BERLIN, today) == []
+    assert "center berlin-mitte" in quota.describe()
+    assert "2021-03-01 to 2021-03-31" in quota.describe()
+    assert [u.unused for u in cal.still_held(today)] == [total]
+    assert cal.still_held(cal.day(end) - 7) == []  # every day of it is released now
+    cal.book("berlin-1", BERLIN, "leiden", date(2021, 3, 10), date(2021, 3, 16))
+    assert [(u.used, u.unused) for u in cal.quota_uses()] == [(1, total - 1)]
+    used_up = CapacityCalendar(example, MONDAY, days=120)
+    used_up.add_quota(quota, used=total)
+    assert used_up.still_held(today) == []
+    assert used_up.blocking_quotas("leiden", day, PARIS, today) == []
+
+
 def test_a_share_quota_leaves_the_rest_to_others(example: Network) -> None:
     cal = CapacityCalendar(example, MONDAY, days=120)
     cal.add_quota(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -23,7 +24,7 @@ def test_upgrade_creates_the_tables_and_the_chain_head(database_url: str) -> Non
         assert {
             "orders", "audit_entries", "audit_head", "custody_events", "slot_usage", "counters",
             "order_steps", "signatures", "collections", "qc_results", "shipments",
-            "temperature_logs", "order_exceptions", "users", "tokens", "idempotency_keys",
+            "temperature_logs", "order_exceptions", "users", "tokens", "idempotency_keys", "quotas",
         } <= tables  # fmt: skip
         with engine.connect() as connection:
             assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
@@ -80,5 +81,51 @@ def test_each_migration_steps_up_and_down(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         assert "users" in set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_0008_adds_the_quotas_table_with_its_rules(database_url: str) -> None:
+    """0007 → 0008 adds ``quotas``: a quota holds slots or a share, never both, and its
+    period cannot end before it starts; 0008 → 0007 removes the table again."""
+    from datetime import UTC, date, datetime
+
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    upgrade(database_url, "0007")
+    engine = make_engine(database_url)
+    try:
+        assert "quotas" not in set(inspect(engine).get_table_names())
+        upgrade(database_url, "0008")
+        row = {
+            "id": "quo_1", "site": "leipzig", "holder_kind": "center", "holder": "charite-berlin",
+            "slots": 4, "share": None, "period_start": date(2027, 1, 1),
+            "period_end": date(2027, 1, 31), "release_days": 14,
+            "created_at": datetime(2026, 12, 5, tzinfo=UTC), "created_by": "u-1",
+        }  # fmt: skip
+        insert = text(
+            "INSERT INTO quotas (id, site, holder_kind, holder, slots, share, period_start, "
+            "period_end, release_days, created_at, created_by) VALUES (:id, :site, "
+            ":holder_kind, :holder, :slots, :share, :period_start, :period_end, "
+            ":release_days, :created_at, :created_by)"
+        )
+        with engine.begin() as connection:
+            connection.execute(insert, row)
+        for bad in (
+            {"id": "quo_2", "share": 0.5},
+            {"id": "quo_3", "slots": None},
+            {"id": "quo_4", "period_end": date(2026, 12, 31)},
+            {"id": "quo_5", "holder_kind": "country"},
+        ):
+            with pytest.raises(IntegrityError), engine.begin() as connection:
+                connection.execute(insert, {**row, **bad})
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT id FROM quotas")).scalars().all() == ["quo_1"]
+        with engine.begin() as connection:
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0007")
+        assert "quotas" not in set(inspect(engine).get_table_names())
     finally:
         engine.dispose()

@@ -17,7 +17,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cartnet import __version__
-from cartnet.api import accounts, cosignatures, network, orders
+from cartnet.api import accounts, cosignatures, network, orders, quotas
 from cartnet.api.headers import SecurityHeaders
 from cartnet.api.problems import (
     PROBLEM_TYPE,
@@ -68,7 +68,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
-    for module in (accounts, orders, cosignatures, network):
+    for module in (accounts, orders, cosignatures, network, quotas):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/healthz", tags=["health"], responses=UNAVAILABLE)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -59,6 +60,14 @@ class Quota:
             raise ValueError(f"quota period ends ({self.end}) before it starts ({self.start})")
         if self.release_days_ahead < 0:
             raise ValueError("release_days_ahead must be >= 0")
+
+    def describe(self) -> str:
+        """The quota in words, as a refusal names it: holder, site, period."""
+        held = f"{self.slots} slots" if self.slots is not None else f"{self.share:.0%} of the slots"
+        return (
+            f"the quota of {self.holder_kind.value} {self.holder} ({held} at {self.site}, "
+            f"{self.start} to {self.end}, released {self.release_days_ahead} days ahead)"
+        )
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,19 @@ class _QuotaState:
     last: int
     slots: int
     used: int = 0
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    """How much of a quota its holder has used: ``slots`` held in all, ``used`` by bookings."""
+
+    quota: Quota
+    slots: int
+    used: int
+
+    @property
+    def unused(self) -> int:
+        return max(0, self.slots - self.used)
 
 
 @dataclass
@@ -160,9 +182,28 @@ class CapacityCalendar:
 
     # -- quotas --------------------------------------------------------------
 
-    def add_quota(self, quota: Quota) -> None:
+    def add_quota(self, quota: Quota, used: int = 0) -> None:
+        """Hold ``quota``; ``used``: slots of it its holder's bookings already took."""
         self.quotas.append(quota)
         self._add_quota_state(quota)
+        self._quotas[-1].used = used
+
+    def clear_quotas(self) -> None:
+        """Hold no quota (new lists: a shallow copy of a calendar no longer shares them)."""
+        self.quotas = []
+        self._quotas = []
+
+    def quota_uses(self) -> list[QuotaUse]:
+        """Each quota's slots and use, in the order they were added."""
+        return [QuotaUse(qs.quota, qs.slots, qs.used) for qs in self._quotas]
+
+    def still_held(self, today: int) -> list[QuotaUse]:
+        """Quotas with unused slots and days of their period not released yet."""
+        return [
+            QuotaUse(qs.quota, qs.slots, qs.used)
+            for qs in self._quotas
+            if qs.used < qs.slots and qs.last >= today + qs.quota.release_days_ahead + 1
+        ]
 
     def _add_quota_state(self, q: Quota) -> None:
         if q.site not in self.site_index:
@@ -183,7 +224,16 @@ class CapacityCalendar:
         Zero when booking ``day`` leaves every other holder's unused quota intact in
         the part of its period not yet released.
         """
-        worst = 0
+        return max((short for _, short in self._shortfalls(site, day, party, today)), default=0)
+
+    def blocking_quotas(self, site: str, day: int, party: Party, today: int) -> list[Quota]:
+        """The other holders' quotas that a booking of ``day`` by ``party`` would eat into."""
+        return [q for q, short in self._shortfalls(site, day, party, today) if short > 0]
+
+    def _shortfalls(
+        self, site: str, day: int, party: Party, today: int
+    ) -> Iterator[tuple[Quota, int]]:
+        """Per other holder's quota in force on ``day``: slots it would lack after a booking."""
         for qs in self._quotas:
             q = qs.quota
             if q.site != site or party.holds(q) or not qs.first <= day <= qs.last:
@@ -201,8 +251,7 @@ class CapacityCalendar:
                 .sum()
             )
             # booking this day must leave at least `remaining` free slots for the holder
-            worst = max(worst, remaining - (free - 1))
-        return worst
+            yield q, remaining - (free - 1)
 
     def quota_for(self, site: str, day: int, party: Party) -> int | None:
         """The quota (index) with unused slots that ``party`` may draw on for this day."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from cartnet.network.entities import Scope, Site, StartingMaterial
 from cartnet.network.model import Network
-from cartnet.schedule.capacity import CapacityCalendar, Party
+from cartnet.schedule.capacity import CapacityCalendar, Party, Quota
 
 
 def dated_fields(record: object) -> dict[str, object]:
@@ -278,12 +278,15 @@ class OfferPlanner:
                 f"capacity full until at least {cal.date_of(last)}",
             )
         chains: list[SlotChain] = []
-        blocked_by_quota = blocked_by_apheresis = False
+        blocked_by_apheresis = False
+        holding: list[Quota] = []
         make = math.ceil(make_days - 1e-9)
         for offset in candidates.tolist():
             d = first + offset
             if not cal.slot_open_to(site.id, d, party, now):
-                blocked_by_quota = True
+                holding += [
+                    q for q in cal.blocking_quotas(site.id, d, party, now) if q not in holding
+                ]
                 continue
             a = self._apheresis_day(request.center, first_a, d - lead, material)
             if a is None:
@@ -306,8 +309,14 @@ class OfferPlanner:
                 break
         if chains:
             return chains
-        if blocked_by_quota:
-            return exclude(Reason.QUOTA, f"free slots until {cal.date_of(last)} are held by quotas")
+        if holding:
+            what = "the free slot" if first == last else "the free slots"
+            until = f"on {cal.date_of(last)}" if first == last else f"until {cal.date_of(last)}"
+            return exclude(
+                Reason.QUOTA,
+                f"{what} {until} {'is' if first == last else 'are'} held by "
+                + "; ".join(q.describe() for q in holding),
+            )
         if blocked_by_apheresis:
             return exclude(
                 Reason.APHERESIS,

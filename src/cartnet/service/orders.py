@@ -31,12 +31,14 @@ from cartnet.ledger.audit import AuditAction, Change
 from cartnet.ledger.lifecycle import OrderEvent, OrderState, allowed_events
 from cartnet.ledger.roles import Role
 from cartnet.network.entities import Regulator, Scope
+from cartnet.schedule.capacity import Party
 from cartnet.schedule.offers import Exclusion, OfferRequest, SlotChain
 from cartnet.service.access import ORDER_READERS, Principal, load_order, visible_orders
 from cartnet.service.context import ServiceContext, new_id
 from cartnet.service.cosign import request_cosignature
 from cartnet.service.errors import Conflict, Invalid, NotFound
 from cartnet.service.idempotency import Idempotency
+from cartnet.service.quota_hold import lock_quotas
 from cartnet.service.schemas import (
     Aggregates,
     AuditEntryView,
@@ -45,6 +47,7 @@ from cartnet.service.schemas import (
     CountRow,
     EventRequest,
     ExcludedSite,
+    HeldQuota,
     NewOrder,
     Offer,
     OfferList,
@@ -419,11 +422,26 @@ def offers(
             raise Invalid(f"{earliest} is beyond the booking horizon", field="earliest_apheresis")
         planner = ctx.slots.planner(session, today, centers=[row.center])
         found = planner.offers(_request(row, earliest), k=k, per_site=per_site, today=today)
+    party = Party(row.center, row.market, row.trial)
     return OfferList(
         order_id=order_id,
         market=found.market,
         offers=[Offer(**{f: getattr(c, f) for f in Offer.model_fields}) for c in found.chains],
         excluded=[ExcludedSite(**e.as_dict()) for e in found.excluded],
+        held=[
+            HeldQuota(
+                site=u.quota.site,
+                site_name=ctx.network.site(u.quota.site).name,
+                holder_kind=u.quota.holder_kind.value,
+                holder=u.quota.holder,
+                period_start=u.quota.start,
+                period_end=u.quota.end,
+                release_days=u.quota.release_days_ahead,
+                unused=u.unused,
+            )
+            for u in planner.calendar.still_held(0)
+            if not party.holds(u.quota)
+        ],
     )
 
 
@@ -517,6 +535,7 @@ def book(
                     "out-of-specification result (use reschedule to move a booking)",
                     code="illegal-transition",
                 )
+            lock_quotas(session, ctx.today(), body.site)
             chain, claims = _chain(ctx, session, row, body.site, body.start)
             taken = ctx.slots.reserve(session, claims, ctx.today())
             record_slots(ctx, session, principal, row.id, taken)
@@ -558,6 +577,7 @@ def reschedule(
                 "can be rescheduled",
                 code="illegal-transition",
             )
+        lock_quotas(session, ctx.today(), body.site)
         old_claims = held_claims(ctx, row)
         given = ctx.slots.give_back(session, old_claims)
         chain, claims = _chain(ctx, session, row, body.site, body.start)

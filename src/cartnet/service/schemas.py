@@ -256,6 +256,22 @@ class Offer(Response):
     vein_to_vein_days: int
     time_to_treatment_days: int
     lane_cost: float
+    from_quota: bool = False
+    """The start is one of the slots a quota holds for this order's center, market or trial."""
+
+
+class HeldQuota(Response):
+    """Slots a quota still holds for another holder: not offered to this order."""
+
+    site: str
+    site_name: str
+    holder_kind: str
+    holder: str
+    period_start: date
+    period_end: date
+    release_days: int
+    """Held slots return to everybody this many days before their day."""
+    unused: int
 
 
 class ExcludedSite(Response):
@@ -270,6 +286,8 @@ class OfferList(Response):
     market: str
     offers: list[Offer]
     excluded: list[ExcludedSite]
+    held: list[HeldQuota] = []
+    """Quotas of other holders that keep slots from this order."""
 
 
 class BookChain(Request):

@@ -5,7 +5,8 @@ The capacity of each resource and day comes from the network
 ``slot_usage`` table. :meth:`SlotLedger.reserve` takes one unit with
 ``UPDATE ... SET booked = booked + 1 WHERE booked < capacity``: the database, not the
 process, decides who gets the last slot, so concurrent bookings cannot overbook on
-SQLite or PostgreSQL, in one server process or many.
+SQLite or PostgreSQL, in one server process or many. Every snapshot holds the active
+quotas of the sites it loads (:mod:`cartnet.service.quota_hold`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cartnet.network.model import Network
-from cartnet.schedule.capacity import CapacityCalendar
+from cartnet.schedule.capacity import CapacityCalendar, starts_per_day
 from cartnet.schedule.offers import OfferPlanner, SlotChain
 from cartnet.service.errors import Conflict
+from cartnet.service.quota_hold import active_quotas, hold_quotas
 from cartnet.store.tables import SlotUsageRow
 
 HORIZON_DAYS = 400
@@ -91,6 +93,45 @@ class SlotLedger:
         self._lock = threading.Lock()
         self._base: CapacityCalendar | None = None
         self._planner: OfferPlanner | None = None
+        self._period_starts: dict[tuple[str, date, date, date], int] = {}
+
+    def period_starts(self, site: str, first: date, last: date, today: date) -> int:
+        """Manufacturing starts ``site`` has from ``first`` to ``last`` (a share quota's base).
+
+        Days in the calendar from ``today`` count as bookings meet them; days before or
+        beyond it as the site's lines and working calendar give them from there.
+        """
+        key = (site, first, last, today)
+        with self._lock:
+            found = self._period_starts.get(key)
+        if found is not None:
+            return found
+        cal = self._calendar(today)
+        s = self.network.site(site)
+        end = today + timedelta(days=cal.days - 1)
+
+        def outside(a: date, b: date) -> int:
+            n = (b - a).days + 1
+            if n <= 0:
+                return 0
+            return int(
+                starts_per_day(s.lines, s.manufacturing.mean, s.calendar.is_open, a, n).sum()
+            )
+
+        a, b = max(first, today), min(last, end)
+        inside = (
+            int(cal.slots[cal.site_index[site], cal.day(a) : cal.day(b) + 1].sum()) if a <= b else 0
+        )
+        found = (
+            outside(first, min(last, today - timedelta(days=1)))
+            + inside
+            + outside(max(first, end + timedelta(days=1)), last)
+        )
+        with self._lock:
+            if len(self._period_starts) > 10_000:
+                self._period_starts.clear()
+            self._period_starts[key] = found
+        return found
 
     def _calendar(self, today: date) -> CapacityCalendar:
         with self._lock:
@@ -129,7 +170,7 @@ class SlotLedger:
         ``sites`` / ``centers`` / ``until`` limit what is loaded to what the caller will
         look at (an offer for one patient needs one center's apheresis days, not every
         center's; a booking needs the days up to its chain's end). Days not loaded read
-        as free: look only at what was asked for.
+        as free: look only at what was asked for. The active quotas of ``sites`` are held.
         """
         base = self._calendar(today)
         cal = copy.copy(base)
@@ -137,9 +178,11 @@ class SlotLedger:
         cal.apheresis_booked = np.zeros_like(base.apheresis)
         cal.qc_booked = np.zeros_like(base.qc)
         cal.bookings = {}
-        last = today + timedelta(days=base.days - 1)
-        if until is not None:
-            last = min(last, until)
+        end = today + timedelta(days=base.days - 1)
+        last = end if until is None else min(end, until)
+        quotas = active_quotas(session, today, sites)
+        if quotas:  # a quota's check counts the free slots to the end of its period
+            last = min(end, max(last, *(q.period_end for q in quotas)))
         query = select(
             SlotUsageRow.kind, SlotUsageRow.resource, SlotUsageRow.day, SlotUsageRow.booked
         ).where(SlotUsageRow.day >= today, SlotUsageRow.day <= last, SlotUsageRow.booked > 0)
@@ -156,6 +199,7 @@ class SlotLedger:
                 cal.apheresis_booked[cal.center_index[resource], d] = booked
             elif kind == SlotKind.QC and resource in cal.site_index:
                 cal.qc_booked[cal.site_index[resource], d] = booked
+        hold_quotas(session, cal, quotas, self.period_starts)
         return cal
 
     def planner(

@@ -6,11 +6,12 @@ the heat map and the map's site load show exactly what the next booking will mee
 Manufacturing starts are counted for every site; QC only at sites whose QC capacity
 the network limits (``qc_capacity_per_day``); apheresis at the centers that have a
 booking in the window (every center has a daily apheresis capacity, most of them idle).
+A site's row also says how many of its starts quotas still hold, and for whom.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -54,6 +55,10 @@ class LoadRow:
     resource: str
     name: str
     weeks: list[Week]
+    held: int = 0
+    """Manufacturing starts quotas still hold in the window for their holders (unused)."""
+    holders: tuple[str, ...] = ()
+    """Who those quotas hold them for: ``center mgh-boston``, ``market US``, ..."""
 
     @property
     def total(self) -> Week:
@@ -106,9 +111,14 @@ def network_load(
         )
 
     rows: list[LoadRow] = []
+    window_end = today + timedelta(days=days - 1)
+    holding = [u for u in cal.still_held(0) if u.quota.start <= window_end]
     for site in ctx.network.sites:
         i = cal.site_index[site.id]
-        rows.append(row(SlotKind.MANUFACTURING, site.id, site.name, cal.booked[i], cal.slots[i]))
+        load = row(SlotKind.MANUFACTURING, site.id, site.name, cal.booked[i], cal.slots[i])
+        here = [u for u in holding if u.quota.site == site.id]
+        holders = tuple(sorted({f"{u.quota.holder_kind.value} {u.quota.holder}" for u in here}))
+        rows.append(replace(load, held=sum(u.unused for u in here), holders=holders))
     for site in ctx.network.sites:
         if site.qc_capacity_per_day is None:
             continue

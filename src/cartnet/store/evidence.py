@@ -228,6 +228,27 @@ GXP_TABLES: tuple[GxpTable, ...] = (
         per_order=False,
     ),
     GxpTable(
+        "quotas",
+        "quota",
+        "quota",
+        key=("id",),
+        evidence=(
+            "site",
+            "holder_kind",
+            "holder",
+            "slots",
+            "share",
+            "period_start",
+            "period_end",
+            "release_days",
+            "created_at",
+            "created_by",
+            "retired_at",
+            "retired_by",
+        ),
+        per_order=False,
+    ),
+    GxpTable(
         "users",
         "user",
         "user",
@@ -353,6 +374,7 @@ _SET_LATER: Mapping[str, tuple[str, ...]] = {
     ),
     "order_exceptions": ("closed_at", "closed_by", "closure_reason"),
     "cosignature_requests": ("closed_at",),
+    "quotas": ("retired_at", "retired_by"),
 }
 
 

@@ -521,3 +521,40 @@ class CosignatureRequestRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     state: Mapped[str] = mapped_column(String(16), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class QuotaRow(Base):
+    """Slots of a site a center, market or trial holds over a period (planners set them).
+
+    A quota is never deleted: retiring it sets ``retired_at``, so the rules bookings
+    were checked against stay readable; each change is in the audit trail.
+    ``slots`` or ``share`` (of the site's starts in the period), never both.
+    """
+
+    __tablename__ = "quotas"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    holder_kind: Mapped[str] = mapped_column(String(16))
+    holder: Mapped[str] = mapped_column(String(64))
+    slots: Mapped[int | None] = mapped_column(Integer)
+    share: Mapped[float | None] = mapped_column(Float)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    release_days: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retired_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("holder_kind IN ('center', 'market', 'trial')", name="holder_kind"),
+        CheckConstraint(
+            "(slots IS NULL AND share IS NOT NULL) OR (slots IS NOT NULL AND share IS NULL)",
+            name="slots_or_share",
+        ),
+        CheckConstraint("slots IS NULL OR slots >= 0", name="slots_not_negative"),
+        CheckConstraint("share IS NULL OR (share >= 0 AND share <= 1)", name="share_range"),
+        CheckConstraint("period_end >= period_start", name="period"),
+        CheckConstraint("release_days >= 0", name="release_days_not_negative"),
+    )

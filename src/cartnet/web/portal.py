@@ -38,6 +38,7 @@ def page_routers() -> list[APIRouter]:
         orders,
         planner,
         quality,
+        quotas,
         signatures,
         signin,
         site,
@@ -46,7 +47,7 @@ def page_routers() -> list[APIRouter]:
 
     modules = (
         signin, coordinator, center, orders, custody, events, signatures, site, quality,
-        logistics, planner, tower,
+        logistics, planner, quotas, tower,
     )  # fmt: skip
     return [module.router for module in modules]
 
