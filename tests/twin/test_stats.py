@@ -53,7 +53,7 @@ def test_skewness_matches_the_textbook_formula() -> None:
 def test_skewed_values_over_few_replications_get_a_bootstrap_interval() -> None:
     rng = np.random.default_rng(7)
     values = rng.lognormal(0.0, 1.5, 8)
-    assert 8 <= 25 * skewness(values) ** 2  # Cochran's rule says n is too small
+    assert 25 * skewness(values) ** 2 >= 8  # Cochran's rule says n is too small
     e = estimate(values)
     assert e.flag == SKEWED
     d = e.as_dict()
@@ -76,7 +76,7 @@ def test_bca_covers_a_skewed_mean_more_often_than_t_where_t_fails() -> None:
     for _ in range(trials):
         x = rng.lognormal(0.0, sigma, n)
         e = estimate(x)
-        low, high = bca_interval(x)
+        _, high = bca_interval(x)
         t_misses += e.high < true_mean
         bca_misses += high < true_mean
     assert t_misses / trials > 0.05  # t misses high far more than its nominal 2.5 %
@@ -89,7 +89,7 @@ def test_normal_replications_are_seldom_called_skewed() -> None:
     rng = np.random.default_rng(3)
     samples = rng.normal(25.0, 0.3, (2000, 10))
     flagged = np.mean([estimate(x).flag == SKEWED for x in samples])
-    cochran_alone = np.mean([10 <= 25 * skewness(x) ** 2 for x in samples])
+    cochran_alone = np.mean([25 * skewness(x) ** 2 >= 10 for x in samples])
     assert flagged < 0.08
     assert cochran_alone > 0.2
     assert skewness_se(10) == pytest.approx(0.687, abs=1e-3)

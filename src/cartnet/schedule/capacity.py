@@ -365,8 +365,6 @@ def starts_per_day(
     weekly_open = np.isin(np.arange(7), open_weekdays)
     # open weekdays from the epoch up to and including each day (negative before it)
     counted = (offset // 7) * len(open_weekdays) + np.cumsum(weekly_open)[weekday]
-    starts = np.floor(counted * per_open_day + 1e-9) - np.floor(
-        (counted - 1) * per_open_day + 1e-9
-    )
+    starts = np.floor(counted * per_open_day + 1e-9) - np.floor((counted - 1) * per_open_day + 1e-9)
     is_open = np.array([calendar.is_open(origin + timedelta(days=k)) for k in range(days)])
     return np.where(is_open, starts, 0).astype(np.int32)

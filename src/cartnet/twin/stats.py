@@ -115,7 +115,7 @@ def skewness(x: np.ndarray) -> float:
     if n < 3 or m2 == 0:
         return 0.0
     g1 = float(np.mean(d**3)) / m2**1.5
-    return g1 * math.sqrt(n * (n - 1)) / (n - 2)
+    return float(g1 * math.sqrt(n * (n - 1)) / (n - 2))
 
 
 def skewness_se(n: int) -> float:
