@@ -135,7 +135,13 @@ def bca_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """The BCa bootstrap interval of the mean of ``x`` (Efron 1987), reproducibly."""
     n = len(x)
     rng = np.random.default_rng(_BOOTSTRAP_SEED)
-    means = x[rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))].mean(axis=1)
+    chunk = max(1, min(BOOTSTRAP_RESAMPLES, 1_000_000 // n))  # a few MB at a time
+    means = np.concatenate(
+        [
+            x[rng.integers(0, n, size=(min(chunk, BOOTSTRAP_RESAMPLES - done), n))].mean(axis=1)
+            for done in range(0, BOOTSTRAP_RESAMPLES, chunk)
+        ]
+    )
     theta = float(x.mean())
     below = (np.count_nonzero(means < theta) + 0.5 * np.count_nonzero(means == theta)) / len(means)
     normal = NormalDist()
