@@ -46,6 +46,13 @@ def test_compare_reports_paired_differences_and_writes_the_report(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Δ" in result.stdout  # the paired-difference column
+    # both scenarios see the same patients: enrolment never differs, and no one is left
+    # in the pipeline after the drain; the table says so instead of printing 0 [0, 0]
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if "│ still in the" in line)  # wrapped cells
+    assert lines[at].count("0 (too few") == 3
+    assert lines[at + 1].count("events)") == 3
+    assert "fewer than five replications differ" in " ".join(result.stdout.split())
     assert report.exists()
     assert (tmp_path / "r-ttt.png").exists()
 

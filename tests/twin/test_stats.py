@@ -85,7 +85,7 @@ def test_bca_covers_a_skewed_mean_more_often_than_t_where_t_fails() -> None:
 
 def test_normal_replications_are_seldom_called_skewed() -> None:
     """Sample skewness is noisy over ten values; the standard-error guard keeps normal
-    KPIs on their t interval (about 5 % flagged, not the 28 % of Cochran's bound alone)."""
+    KPIs on their t interval (about 5 % flagged, not the 33 % of Cochran's bound alone)."""
     rng = np.random.default_rng(3)
     samples = rng.normal(25.0, 0.3, (2000, 10))
     flagged = np.mean([estimate(x).flag == SKEWED for x in samples])

@@ -214,7 +214,10 @@ def _print_tables(document: dict[str, Any]) -> None:
             *[_fmt(v["kpis"].get(key, {"mean": None})) for v in document["variants"]],
         )
     out.print(sites)
-    out.print(f"[dim]{FLAG_NOTE}[/]", highlight=False)
+    flagged = [e for part in ("variants", "differences") for v in document[part]
+               for e in v["kpis"].values() if e.get("flag")]  # fmt: skip
+    if flagged:
+        out.print(f"[dim]{FLAG_NOTE}[/]", highlight=False)
     out.print(
         f"[dim]{document['replications']} replications, seed {document['seed']}, "
         f"{document['wall_seconds']:.1f} s; figures rest on the network file's assumptions[/]"

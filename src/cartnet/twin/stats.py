@@ -15,8 +15,8 @@ says out loud (``flag``) instead of printing a number that looks exact:
   n > 25 G1², G1 the sample skewness; Cochran, *Sampling Techniques*, 3rd ed.,
   1977, §2.15), and the skew is real: G1 is more than twice its standard error
   under normality (Joanes & Gill, *The Statistician* 47, 1998), since over ten
-  replications of normal values |G1| alone exceeds Cochran's bound one time in
-  four. These estimates also carry a bias-corrected and accelerated (BCa)
+  replications of normal values |G1| alone breaks Cochran's bound one time in
+  three. These estimates also carry a bias-corrected and accelerated (BCa)
   bootstrap interval (Efron, JASA 82, 1987), which follows the skew.
 """
 
