@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
+import pytest
 import yaml
+from tests.twin.test_validation import erlang_c_wait
 from typer.testing import CliRunner
 
 from cartnet.cli import app
+from cartnet.network import open_network
 
 runner = CliRunner()
+MMC = Path(__file__).parents[2] / "docs" / "examples" / "mmc.yaml"
 QUICK = ["--horizon-days", "120", "--warmup-days", "20", "--replications", "3", "--workers", "1"]
 
 
@@ -41,6 +46,13 @@ def test_compare_reports_paired_differences_and_writes_the_report(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Δ" in result.stdout  # the paired-difference column
+    # both scenarios see the same patients: enrolment never differs, and no one is left
+    # in the pipeline after the drain; the table says so instead of printing 0 [0, 0]
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if "│ still in the" in line)  # wrapped cells
+    assert lines[at].count("0 (too few") == 3
+    assert lines[at + 1].count("events)") == 3
+    assert "fewer than five replications differ" in " ".join(result.stdout.split())
     assert report.exists()
     assert (tmp_path / "r-ttt.png").exists()
 
@@ -83,3 +95,27 @@ def test_demand_no_site_can_serve_is_named_and_the_run_goes_on(
     assert "no site may serve cart-x clinical, trial XT-999" in result.stderr
     assert "paris-centre" in result.stderr
     assert json.loads(result.stdout)["warnings"]
+
+
+def test_simulate_reproduces_the_erlang_c_wait_of_a_one_site_network() -> None:
+    """--call-ahead 0 --apheresis-days 0 --loss-hazard 0 make the documented one-site
+    example an M/M/c queue: the mean wait for a slot's CI holds the Erlang C value; with
+    the default call-ahead and lead time patients are called earlier."""
+    [site] = open_network(str(MMC)).sites
+    assert (site.lines, site.manufacturing.mean, site.calendar.is_open(date(2021, 1, 3))) == (
+        2, 1.0, True,
+    )  # fmt: skip
+    expected = erlang_c_wait(2, 511 / 365, 1.0)
+    assert expected == pytest.approx(0.96, abs=0.005)  # the figure the docs quote
+    run = ["simulate", str(MMC), "--horizon-days", "8000", "--warmup-days", "200"]
+    run += ["--replications", "10", "--workers", "1", "--loss-hazard", "0", "--json"]
+    exact = runner.invoke(app, [*run, "--call-ahead", "0", "--apheresis-days", "0"])
+    assert exact.exit_code == 0, exact.output
+    doc = json.loads(exact.stdout)
+    assert doc["settings"]["call_ahead_per_line"] == 0
+    assert doc["settings"]["apheresis_days"] == 0
+    wait = doc["variants"][0]["kpis"]["all.slot_wait.mean"]
+    assert wait["ci_low"] <= expected <= wait["ci_high"]
+    assert wait["ci_high"] - wait["ci_low"] < 0.2 * expected  # a CI narrow enough to mean it
+    default = json.loads(runner.invoke(app, run).stdout)["variants"][0]["kpis"]
+    assert default["all.slot_wait.mean"]["ci_high"] < expected  # patients called ahead wait less

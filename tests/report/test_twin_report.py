@@ -11,6 +11,7 @@ import pytest
 
 from cartnet.network import Network, load_network
 from cartnet.report.twin_report import write_report
+from cartnet.report.twin_summary import FLAG_NOTE
 from cartnet.twin.replications import Variant, run_variants
 from cartnet.twin.results import VariantResult, run_document
 from cartnet.twin.settings import TwinSettings
@@ -156,6 +157,21 @@ def test_single_variant_renders(network: Network, tmp_path: Path) -> None:
 
     for path in written[1:]:
         assert np.asarray(imread(path))[..., :3].std() > 0.05
+
+
+def test_tables_say_which_figures_have_too_few_events(
+    report: list[Path], comparison: tuple[dict[str, Any], dict[str, Network]]
+) -> None:
+    """Both variants see the same patients, so enrolment never differs: no 0 [0, 0]."""
+    document, _ = comparison
+    enrolled = document["differences"][0]["kpis"]["all.enrolled"]
+    assert (enrolled["mean"], enrolled["flag"]) == (0.0, "too_few_events")
+    html = _outside_plotlyjs(report[0].read_text(encoding="utf-8"))
+    row = re.search(r"<tr><td>Enrolled \(cohort\)</td>(.*?)</tr>", html.split("Difference:")[1])
+    assert row is not None
+    assert "0.0 (too few events)" in row.group(1)
+    assert "[0.0, 0.0]" not in row.group(1)
+    assert FLAG_NOTE in html.replace("&#x27;", "'")
 
 
 def test_rejects_other_documents(tmp_path: Path) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pytest
 
 from cartnet.network import Network
+from cartnet.network.calendar import Shutdown, WorkingCalendar
 from cartnet.schedule.capacity import (
     CapacityCalendar,
     CapacityError,
@@ -38,9 +40,42 @@ def test_slots_follow_lines_cycle_and_calendar(example: Network) -> None:
 def test_starts_never_exceed_what_the_lines_hold() -> None:
     """Over any window of the cycle length, starts ≤ lines (+1 for rounding)."""
     for lines, cycle in [(1, 7.0), (3, 8.0), (25, 8.2), (9, 9.5)]:
-        s = starts_per_day(lines, cycle, lambda d: d.weekday() != 6, MONDAY, 200)
+        s = starts_per_day(lines, cycle, WorkingCalendar(closed_weekdays=["sun"]), MONDAY, 200)
         window = int(cycle)
         assert max(s[i : i + window].sum() for i in range(200 - window)) <= lines + 1
+
+
+@pytest.mark.parametrize("origin", [MONDAY, date(2021, 3, 17)])
+@pytest.mark.parametrize(("lines", "cycle"), [(10, 8.0), (3, 9.5), (25, 8.2)])
+def test_open_day_capacity_is_the_documented_formula_whatever_holidays(
+    origin: date, lines: int, cycle: float
+) -> None:
+    """lines × 7 / (cycle × open weekdays) per normal open day; holidays lose their share."""
+    weekly = WorkingCalendar(closed_weekdays=["sat", "sun"])
+    closures = WorkingCalendar(
+        closed_weekdays=["sat", "sun"],
+        closed_dates=[date(2021, 5, 13), date(2021, 12, 24), date(2022, 1, 3)],
+        shutdowns=[Shutdown(start=date(2021, 8, 2), end=date(2021, 8, 20))],
+    )
+    days = 730
+    plain = starts_per_day(lines, cycle, weekly, origin, days)
+    held = starts_per_day(lines, cycle, closures, origin, days)
+    dates = [origin + timedelta(days=k) for k in range(days)]
+    normal = np.array([closures.is_open(d) for d in dates])
+    lost = np.array([weekly.is_open(d) and not closures.is_open(d) for d in dates])
+    assert lost.sum() == 18  # the shutdown's 15 weekdays and three holidays
+    formula = lines * 7 / (cycle * 5)
+    # every normal open day keeps the capacity it has without holidays ...
+    assert (held[normal] == plain[normal]).all()
+    assert (held[~normal] == 0).all()
+    # ... which over the open weekdays is the formula, up to one start of rounding
+    open_weekdays = np.array([weekly.is_open(d) for d in dates])
+    assert abs(plain[open_weekdays].sum() - formula * open_weekdays.sum()) <= 1
+    # so the mean over normal open days is the formula, not inflated by the lost days
+    assert held[normal].mean() == pytest.approx(formula, abs=(1 + lost.sum()) / normal.sum())
+    # and the same date has the same starts whichever origin the calendar has
+    earlier = starts_per_day(lines, cycle, closures, origin - timedelta(days=40), days + 40)
+    assert (earlier[40:] == held).all()
 
 
 def test_booking_consumes_and_cancel_gives_back(example: Network) -> None:

@@ -14,6 +14,7 @@ from rich.table import Table
 from cartnet.cli.common import err, fail, load, out, print_json
 from cartnet.fielderrors import field_message
 from cartnet.network import Network
+from cartnet.report.twin_summary import FLAG_NOTE, interval
 from cartnet.schedule.policies import policy_factory, policy_names
 from cartnet.twin.replications import Variant, executor_for, run_variants
 from cartnet.twin.results import VariantResult, run_document, unserved_warnings
@@ -42,11 +43,41 @@ Hazard = Annotated[
     typer.Option("--loss-hazard", min=0, help="Daily probability of losing a waiting patient."),
 ]
 
+CallAhead = Annotated[
+    float | None,
+    typer.Option(
+        "--call-ahead",
+        min=0,
+        help="Patients a site calls forward per line beyond its free lines "
+        "(default: enough for a 3-day lead time; 0 with --apheresis-days 0 makes a "
+        "site with instant lanes an M/M/c queue).",
+    ),
+]
+ApheresisDays = Annotated[
+    float | None,
+    typer.Option(
+        "--apheresis-days",
+        min=0,
+        help="Days from apheresis until the material ships (default 1): the center's "
+        "part of the lead time.",
+    ),
+]
 
-def _settings(horizon: float, warmup: float, hazard: float | None) -> TwinSettings:
+
+def _settings(
+    horizon: float,
+    warmup: float,
+    hazard: float | None,
+    call_ahead: float | None = None,
+    apheresis_days: float | None = None,
+) -> TwinSettings:
     values: dict[str, Any] = {"horizon_days": horizon, "warmup_days": warmup}
     if hazard is not None:
         values["loss_hazard_per_day"] = hazard
+    if call_ahead is not None:
+        values["call_ahead_per_line"] = call_ahead
+    if apheresis_days is not None:
+        values["apheresis_days"] = apheresis_days
     try:
         return TwinSettings(**values)
     except ValidationError as e:
@@ -123,9 +154,11 @@ KEY_FIGURES = (
     ("ttt.p90", "time to treatment, p90 d"),
     ("v2v.mean", "vein-to-vein, mean d"),
     ("slot_wait.mean", "waiting for a slot, mean d"),
+    ("slot_wait.p90", "waiting for a slot, p90 d"),
     ("treated_per_year", "treated per year"),
     ("lost_per_year", "lost while waiting per year"),
     ("lost_share", "share lost"),
+    ("in_system", "still in the pipeline at the end"),
     ("cross_border_share", "cross-border shipments"),
     ("cost_per_therapy", "lane cost per therapy"),
 )
@@ -134,9 +167,13 @@ KEY_FIGURES = (
 def _fmt(e: dict[str, Any]) -> str:
     if e["mean"] is None:
         return "–"
-    if e["ci_low"] is None:
+    if e.get("flag") == "too_few_events":
+        return f"{e['mean']:.3g} (too few events)"
+    bounds = interval(e)
+    if bounds is None:
         return f"{e['mean']:.3g}"
-    return f"{e['mean']:.4g} [{e['ci_low']:.4g}, {e['ci_high']:.4g}]"
+    mark = "*" if e.get("flag") == "skewed" else ""
+    return f"{e['mean']:.4g} [{bounds[0]:.4g}, {bounds[1]:.4g}]{mark}"
 
 
 def _groups(document: dict[str, Any]) -> list[str]:
@@ -177,6 +214,10 @@ def _print_tables(document: dict[str, Any]) -> None:
             *[_fmt(v["kpis"].get(key, {"mean": None})) for v in document["variants"]],
         )
     out.print(sites)
+    flagged = [e for part in ("variants", "differences") for v in document[part]
+               for e in v["kpis"].values() if e.get("flag")]  # fmt: skip
+    if flagged:
+        out.print(f"[dim]{FLAG_NOTE}[/]", highlight=False)
     out.print(
         f"[dim]{document['replications']} replications, seed {document['seed']}, "
         f"{document['wall_seconds']:.1f} s; figures rest on the network file's assumptions[/]"
@@ -194,11 +235,13 @@ def simulate(
     workers: Workers = None,
     scheduler: Scheduler = None,
     loss_hazard: Hazard = None,
+    call_ahead: CallAhead = None,
+    apheresis_days: ApheresisDays = None,
     as_json: Json = False,
     report: Report = None,
 ) -> None:
     """Simulate every order through the network, many times over."""
-    settings = _settings(horizon_days, warmup_days, loss_hazard)
+    settings = _settings(horizon_days, warmup_days, loss_hazard, call_ahead, apheresis_days)
     _check_policies([policy])
     net = load(network, scenario)
     variant = Variant(f"{scenario or 'base'}/{policy}", net, policy_factory(policy))
@@ -223,6 +266,8 @@ def compare(
     workers: Workers = None,
     scheduler: Scheduler = None,
     loss_hazard: Hazard = None,
+    call_ahead: CallAhead = None,
+    apheresis_days: ApheresisDays = None,
     as_json: Json = False,
     report: Report = None,
 ) -> None:
@@ -231,7 +276,7 @@ def compare(
     policies = policy or ["earliest"]
     if len(scenarios) * len(policies) < 2:
         fail("compare needs at least two variants: give two --scenario or two --policy options")
-    settings = _settings(horizon_days, warmup_days, loss_hazard)
+    settings = _settings(horizon_days, warmup_days, loss_hazard, call_ahead, apheresis_days)
     _check_policies(policies)
     variants = []
     for s in scenarios:

@@ -26,11 +26,13 @@ from cartnet.network.model import Network
 from cartnet.report.html import Figures, esc
 from cartnet.report.maps import Flow, plotly_network_map, render_network_map
 from cartnet.report.twin_summary import (
+    FLAG_NOTE,
     Document,
     KpiTable,
     RunContext,
     cell,
     headlines,
+    interval,
     kpi_tables,
 )
 from cartnet.twin.results import SCHEMA
@@ -198,6 +200,7 @@ def _kpi_table(table: KpiTable) -> str:
 def _section_tables(ctx: RunContext) -> str:
     parts = ['<h2 id="kpis">Key figures</h2>']
     parts += [_kpi_table(table) for table in kpi_tables(ctx)]
+    parts.append(f'<p class="note">{esc(FLAG_NOTE)}</p>')
     if ctx.differences:
         parts.append(
             '<p class="note">Differences in shares are in percentage points (pp); bold: the '
@@ -459,9 +462,9 @@ def _lost_bars(ctx: RunContext) -> list[tuple[str, list[float], list[float], lis
             e = v["kpis"].get(f"{group}.lost_per_year") or {}
             m = e.get("mean")
             means.append(math.nan if m is None else float(m))
-            lo, hi = e.get("ci_low"), e.get("ci_high")
-            down.append(0.0 if m is None or lo is None else max(0.0, float(m) - float(lo)))
-            up.append(0.0 if m is None or hi is None else max(0.0, float(hi) - float(m)))
+            bounds = interval(e)
+            down.append(0.0 if m is None or bounds is None else max(0.0, float(m) - bounds[0]))
+            up.append(0.0 if m is None or bounds is None else max(0.0, bounds[1] - float(m)))
         bars.append((v["label"], means, down, up))
     return bars
 

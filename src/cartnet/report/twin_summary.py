@@ -3,7 +3,8 @@
 Shared by the offline HTML report (:mod:`cartnet.report.twin_report`) and the
 portal's result pages, so both say the same thing with the same numbers: shares in
 %, differences in percentage points, a real minus sign, and each estimate with its
-95 % confidence interval (bold where it excludes zero).
+95 % confidence interval (bold where it excludes zero), or the reason it has none
+(too few events) or why it is a bootstrap interval (skewed values).
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ KPI_ROWS: tuple[tuple[str, str, str], ...] = (
     ("turnaround.p50", "Manufacturing turnaround, median (days)", "days"),
     ("turnaround.p90", "Manufacturing turnaround, p90 (days)", "days"),
     ("slot_wait.mean", "Waiting for a slot, mean (days)", "days"),
+    ("slot_wait.p90", "Waiting for a slot, p90 (days)", "days"),
     ("enrolled", "Enrolled (cohort)", "count"),
     ("treated", "Treated (cohort)", "count"),
     ("treated_per_year", "Treated per year", "count"),
     ("lost", "Lost (cohort)", "count"),
     ("lost_per_year", "Lost per year", "count"),
+    ("in_system", "Still in the pipeline at the end (cohort)", "count"),
     ("lost_share", "Share lost", "share"),
     ("oos", "Patients with an OOS batch", "count"),
     ("cross_border_share", "Cross-border shipments", "share"),
@@ -123,10 +126,28 @@ def mean_of(e: EstimateDict | None) -> float | None:
     return float(e["mean"])
 
 
+FLAG_NOTE = (
+    "too few events: fewer than five replications differ from the most common value, "
+    "so no interval is given; *: values too skewed for the number of replications "
+    "(Cochran's rule), the interval is a BCa bootstrap interval."
+)
+"""What the marks of flagged estimates mean, for a note under the tables."""
+
+
+def interval(e: EstimateDict | None) -> tuple[float, float] | None:
+    """The 95 % interval to show: the bootstrap one for skewed estimates, none for rare ones."""
+    if not e or e.get("flag") == "too_few_events":
+        return None
+    keys = ("boot_low", "boot_high") if e.get("flag") == "skewed" else ("ci_low", "ci_high")
+    low, high = e.get(keys[0]), e.get(keys[1])
+    if low is None or high is None:
+        return None
+    return float(low), float(high)
+
+
 def excludes_zero(e: EstimateDict | None) -> bool:
-    if not e or e.get("ci_low") is None or e.get("ci_high") is None:
-        return False
-    return bool(e["ci_low"] > 0 or e["ci_high"] < 0)
+    bounds = interval(e)
+    return bounds is not None and (bounds[0] > 0 or bounds[1] < 0)
 
 
 # -- numbers as text -------------------------------------------------------------------
@@ -160,11 +181,15 @@ def cell(e: EstimateDict | None, unit: str, *, signed: bool = False) -> str:
     if mean is None or e is None:
         return "–"
     value = number(mean, unit, signed=signed)
-    if e.get("ci_low") is None or e.get("ci_high") is None:
+    if e.get("flag") == "too_few_events":
+        return f"{value} (too few events)"
+    bounds = interval(e)
+    if bounds is None:
         return value
-    low = number(e["ci_low"], unit, signed=signed)
-    high = number(e["ci_high"], unit, signed=signed)
-    return f"{value} [{_strip_unit(low)}, {_strip_unit(high)}]"
+    low = number(bounds[0], unit, signed=signed)
+    high = number(bounds[1], unit, signed=signed)
+    mark = "*" if e.get("flag") == "skewed" else ""
+    return f"{value} [{_strip_unit(low)}, {_strip_unit(high)}]{mark}"
 
 
 def _strip_unit(text: str) -> str:
@@ -180,10 +205,14 @@ def with_ci(e: EstimateDict | None, unit: str, *, signed: bool) -> str:
         return "not available"
     suffix = f" {unit}" if unit else ""
     text = number(mean, "count", signed=signed) + suffix
-    if e.get("ci_low") is not None and e.get("ci_high") is not None:
-        low = number(e["ci_low"], "count", signed=signed)
-        high = number(e["ci_high"], "count", signed=signed)
-        text += f" (95% CI {low} to {high})"
+    bounds = interval(e)
+    if e.get("flag") == "too_few_events":
+        text += " (no CI: too few events)"
+    elif bounds is not None:
+        low = number(bounds[0], "count", signed=signed)
+        high = number(bounds[1], "count", signed=signed)
+        kind = "95% bootstrap CI" if e.get("flag") == "skewed" else "95% CI"
+        text += f" ({kind} {low} to {high})"
     else:
         text += " (no CI: too few replications)"
     return text

@@ -2,10 +2,13 @@
 
 A site's daily manufacturing starts come from its lines, its nominal cycle (the
 mean manufacturing time, during which a start holds a line) and its working
-calendar: ``lines × 7 / (cycle × open days a week)`` starts a week, spread over the
-open days by cumulative rounding, none on closed days or shutdowns. So over any
-stretch of open days, starts never exceed what the lines can hold (i-SHIPMENT's
-rolling-window capacity, up to rounding). QC lab capacity (releases per day) and
+calendar: ``lines × 7 / (cycle × open weekdays)`` starts per open day
+(``lines × 7 / cycle`` a week), by cumulative rounding over the open weekdays
+counted from a fixed Monday, so a date's starts do not depend on where a
+calendar begins. None on closed weekdays, holidays or shutdowns: that capacity
+is lost, not moved to other days. So over any stretch of open days, starts never
+exceed what the lines can hold (i-SHIPMENT's rolling-window capacity, up to
+rounding). QC lab capacity (releases per day) and
 center apheresis capacity are per day too.
 
 Quotas hold a number (or a share) of a site's slots over a period for a center,
@@ -26,6 +29,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from cartnet.network.calendar import WorkingCalendar
 from cartnet.network.model import Network
 
 
@@ -147,7 +151,7 @@ class CapacityCalendar:
         self.qc = np.full((len(self.site_ids), n), np.iinfo(np.int32).max, dtype=np.int64)
         for i, site in enumerate(self.network.sites):
             self.slots[i] = starts_per_day(
-                site.lines, site.manufacturing.mean, site.calendar.is_open, self.origin, n
+                site.lines, site.manufacturing.mean, site.calendar, self.origin, n
             )
             if site.qc_capacity_per_day is not None:
                 self.qc[i] = site.qc_capacity_per_day
@@ -379,27 +383,37 @@ class CapacityCalendar:
         return float(self.booked[i, a:b].sum() / total) if total else 0.0
 
 
+ROUNDING_EPOCH = date(2000, 1, 3)
+"""A Monday: cumulative rounding of starts counts open weekdays from here."""
+
+
 def starts_per_day(
-    lines: int, cycle_days: float, is_open: object, origin: date, days: int
+    lines: int, cycle_days: float, calendar: WorkingCalendar, origin: date, days: int
 ) -> np.ndarray:
-    """Manufacturing starts a site can take each day.
+    """Manufacturing starts a site can take each day from ``origin``.
 
     Ten lines, an 8-day cycle and a five-day week give 10 × 7 / (8 × 5) = 1.75
-    starts per open day, 8.75 a week, 17 in two weeks:
+    starts per open day, 8.75 a week, 17 or 18 in two weeks; a holiday loses its
+    day's starts and leaves the other days as they were:
 
     >>> from cartnet.network.calendar import WorkingCalendar
     >>> cal = WorkingCalendar(closed_weekdays=["sat", "sun"])
-    >>> s = starts_per_day(10, 8.0, cal.is_open, date(2021, 1, 4), 14)
+    >>> s = starts_per_day(10, 8.0, cal, date(2021, 1, 4), 14)
     >>> s.tolist(), int(s.sum())
     ([1, 2, 2, 2, 1, 0, 0, 2, 2, 2, 1, 2, 0, 0], 17)
+    >>> holiday = WorkingCalendar(closed_weekdays=["sat", "sun"], closed_dates=["2021-01-06"])
+    >>> starts_per_day(10, 8.0, holiday, date(2021, 1, 4), 14).tolist()
+    [1, 2, 0, 2, 1, 0, 0, 2, 2, 2, 1, 2, 0, 0]
     """
-    check = is_open  # a callable date -> bool
-    open_days = np.array(
-        [bool(check(origin + timedelta(days=k))) for k in range(days)]  # type: ignore[operator]
-    )
-    if lines <= 0 or not open_days.any():
-        return np.zeros(days, dtype=np.int32)
-    share_open = open_days.mean()
-    per_open_day = lines / max(cycle_days, 1e-9) / share_open
-    cumulative = np.floor(np.cumsum(open_days * per_open_day) + 1e-9)
-    return np.diff(cumulative, prepend=0).astype(np.int32)
+    open_weekdays = [w for w in range(7) if w not in {d.number for d in calendar.closed_weekdays}]
+    if lines <= 0 or days <= 0:
+        return np.zeros(max(days, 0), dtype=np.int32)
+    per_open_day = lines * 7 / (max(cycle_days, 1e-9) * len(open_weekdays))
+    offset = (origin - ROUNDING_EPOCH).days + np.arange(days)
+    weekday = offset % 7
+    weekly_open = np.isin(np.arange(7), open_weekdays)
+    # open weekdays from the epoch up to and including each day (negative before it)
+    counted = (offset // 7) * len(open_weekdays) + np.cumsum(weekly_open)[weekday]
+    starts = np.floor(counted * per_open_day + 1e-9) - np.floor((counted - 1) * per_open_day + 1e-9)
+    is_open = np.array([calendar.is_open(origin + timedelta(days=k)) for k in range(days)])
+    return np.where(is_open, starts, 0).astype(np.int32)

@@ -210,7 +210,11 @@ class Order:
 
 @dataclass
 class RunRecord:
-    """What one replication leaves behind for the KPIs: orders, and time series."""
+    """What one replication leaves behind for the KPIs: orders, and time series.
+
+    ``backlog_daily[d]`` is the time-average backlog over day ``d`` (its integral),
+    not a sample at one instant.
+    """
 
     orders: list[Order]
     sites: dict[str, SiteState]
@@ -478,11 +482,31 @@ class Pipeline:
 
     def _backlog_change(self, delta: int) -> None:
         now = self.kernel.now
-        self.backlog_area += self.backlog * (now - self._last_change)
+        if now > self._last_change:
+            self.backlog_area += self.backlog * (now - self._last_change)
+            if self.backlog:
+                self._spread_backlog(self._last_change, now)
         self._last_change = now
         self.backlog += delta
         if delta > 0:
             self.backlog_entries += 1
+
+    def _spread_backlog(self, a: float, b: float) -> None:
+        """Add the backlog held on [a, b) to the daily integrals (days before the horizon).
+
+        Integrals rather than a sample at midnight: batches held over closed days start
+        at midnight, so a midnight sample counts them and overstates the day's backlog.
+        """
+        daily = self.backlog_daily
+        while a < b:
+            day = int(a)
+            if day >= len(daily):
+                return
+            edge = min(b, day + 1.0, self.horizon)
+            if edge <= a:
+                return
+            daily[day] += self.backlog * (edge - a)
+            a = edge
 
     def _is_lost(self, order: Order) -> bool:
         return order.lost_at is not None
@@ -490,8 +514,6 @@ class Pipeline:
     # -- events ----------------------------------------------------------------
 
     def _daily(self, day: int) -> None:
-        if day < len(self.backlog_daily):
-            self.backlog_daily[day] = self.backlog
         if self.unplaced:
             waiting, self.unplaced = self.unplaced, []
             for order in waiting:
@@ -739,6 +761,9 @@ class Pipeline:
         while self.kernel.now < self.end and not settled():
             self.kernel.run(min(self.end, self.kernel.now + 30))
         self._backlog_change(0)
+        tail = horizon - math.floor(horizon)
+        if tail > 0:  # the last day is cut short by the horizon: average over its part
+            self.backlog_daily[-1] /= tail
         return RunRecord(
             orders=self.orders,
             sites=self.sites,

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from cartnet.api.deps import IDENTIFIER
 from cartnet.ledger.roles import Role
 from cartnet.report.twin_report import FIGURES
-from cartnet.report.twin_summary import RunContext, headlines, kpi_tables
+from cartnet.report.twin_summary import FLAG_NOTE, RunContext, headlines, kpi_tables
 from cartnet.schedule.policies import policy_names
 from cartnet.service import jobs
 from cartnet.service.errors import NotFound, ServiceError
@@ -160,6 +160,7 @@ async def result(page: Planner, job_id: str = JobId) -> Response:
         document=document,
         headlines=headlines(run),
         tables=kpi_tables(run),
+        flag_note=FLAG_NOTE,
         figures=[(name, FIGURE_CAPTIONS.get(name, name)) for name in FIGURES],
     )
 
