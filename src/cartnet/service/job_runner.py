@@ -27,7 +27,15 @@ from sqlalchemy import select, update
 
 from cartnet.service.context import ServiceContext
 from cartnet.service.job_files import comparison_files
-from cartnet.service.jobs import CompareJob, JobKind, JobState, base_network
+from cartnet.service.jobs import (
+    OPTIMIZE_STEPS,
+    CompareJob,
+    JobKind,
+    JobState,
+    OptimizeJob,
+    base_network,
+)
+from cartnet.service.replan import replan
 from cartnet.store.tables import JobRow
 from cartnet.twin.replications import Variant, executor_for, run_variants
 from cartnet.twin.results import VariantResult, run_document, unserved_warnings
@@ -97,8 +105,25 @@ def run_compare(
     return document
 
 
+def run_optimize(
+    ctx: ServiceContext, params: dict[str, Any], progress: _Progress, runner: JobRunner
+) -> dict[str, Any]:
+    """The open orders planned again (``cartnet.replan/1``): the plan and its moves.
+
+    Cancelling stops the job between its steps; the solver itself stops at the time
+    limit.
+    """
+    job = OptimizeJob.model_validate(params)
+
+    def step(done: int, message: str) -> None:
+        progress(done, OPTIMIZE_STEPS, message, force=True)
+
+    return replan(ctx, job.time_limit, step)
+
+
 KINDS: dict[JobKind, Callable[[ServiceContext, dict[str, Any], _Progress, JobRunner], Any]] = {
     JobKind.COMPARE: run_compare,
+    JobKind.OPTIMIZE: run_optimize,
 }
 
 
