@@ -26,10 +26,13 @@ from typing import Any
 from sqlalchemy import select, update
 
 from cartnet.service.context import ServiceContext
+from cartnet.service.design_job import run_design_job
 from cartnet.service.job_files import comparison_files
 from cartnet.service.jobs import (
+    DESIGN_STEPS,
     OPTIMIZE_STEPS,
     CompareJob,
+    DesignJob,
     JobKind,
     JobState,
     OptimizeJob,
@@ -121,9 +124,22 @@ def run_optimize(
     return replan(ctx, job.time_limit, step)
 
 
+def run_design(
+    ctx: ServiceContext, params: dict[str, Any], progress: _Progress, runner: JobRunner
+) -> dict[str, Any]:
+    """A network design (``cartnet design --json``), its report among the job's files."""
+    job = DesignJob.model_validate(params)
+
+    def step(done: int, message: str) -> None:
+        progress(done, DESIGN_STEPS, message, force=True)
+
+    return run_design_job(progress.job_id, job, step)
+
+
 KINDS: dict[JobKind, Callable[[ServiceContext, dict[str, Any], _Progress, JobRunner], Any]] = {
     JobKind.COMPARE: run_compare,
     JobKind.OPTIMIZE: run_optimize,
+    JobKind.DESIGN: run_design,
 }
 
 

@@ -192,7 +192,8 @@ def submit_compare(ctx: ServiceContext, principal: Principal, job: CompareJob) -
             "a comparison needs at least two variants: two scenarios or two policies",
             field="scenarios",
         )
-    return _queue(ctx, principal, JobKind.COMPARE, job, job.title(), job.replications * job.variants)
+    total = job.replications * job.variants
+    return _queue(ctx, principal, JobKind.COMPARE, job, job.title(), total)
 
 
 OPTIMIZE_STEPS = 3
@@ -205,15 +206,14 @@ def submit_optimize(ctx: ServiceContext, principal: Principal, job: OptimizeJob)
     return _queue(ctx, principal, JobKind.OPTIMIZE, job, job.title(), OPTIMIZE_STEPS)
 
 
-def design_steps(job: DesignJob) -> int:
-    """Solving, then each replication of the twin check, then the report."""
-    return 2 + job.simulate
+DESIGN_STEPS = 3
+"""Solving, the twin check (when asked for), the report: a design's progress."""
 
 
 def submit_design(ctx: ServiceContext, principal: Principal, job: DesignJob) -> JobView:
     """Queue a network design."""
     principal.require(PLANNERS, "start planning jobs")
-    return _queue(ctx, principal, JobKind.DESIGN, job, job.title(), design_steps(job))
+    return _queue(ctx, principal, JobKind.DESIGN, job, job.title(), DESIGN_STEPS)
 
 
 def _queue(

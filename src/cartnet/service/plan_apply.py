@@ -45,6 +45,9 @@ from cartnet.store.tables import OrderRow, PlanApplicationRow, SignatureRow
 RECORD_TYPE = "plan_application"
 MEANING = SignatureMeaning.APPROVAL
 PASSWORD_FIELD = "signature_password"
+ALREADY = "applied already; not moved again"
+FINAL = ("stale-plan", "illegal-transition")
+"""Refusals a later try cannot change (a capacity refusal may, once another order moved)."""
 
 
 class MoveOutcome(BaseModel):
@@ -102,7 +105,7 @@ def apply_moves(
     application = _sign(ctx, principal, job_id, picked, password)
     outcomes = _reschedule_all(ctx, principal, job_id, application[0], [moves[o] for o in todo])
     for o in done:
-        outcomes[o] = MoveOutcome(order=o, applied=False, message="applied already; not moved again")
+        outcomes[o] = MoveOutcome(order=o, applied=False, message=ALREADY)
     return Application(
         id=application[0],
         signature=application[1],
@@ -197,7 +200,7 @@ def _reschedule_all(
                 outcomes[move["order"]] = MoveOutcome(
                     order=move["order"], applied=False, message=err.detail
                 )
-                if isinstance(err, Conflict) and err.code not in ("stale-plan", "illegal-transition"):
+                if isinstance(err, Conflict) and err.code not in FINAL:
                     again.append(move)
             else:
                 to = move["to"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
 from cartnet.identity import ChainOfIdentityId
@@ -108,12 +109,14 @@ def _give_back(calendar: CapacityCalendar, claim: Claim) -> None:
     d = calendar.day(claim.day)
     if not 0 <= d < calendar.days:
         return
-    if claim.kind is SlotKind.MANUFACTURING:
-        used, i = calendar.booked, calendar.site_index[claim.resource]
-    elif claim.kind is SlotKind.APHERESIS:
-        used, i = calendar.apheresis_booked, calendar.center_index[claim.resource]
-    else:
-        used, i = calendar.qc_booked, calendar.site_index[claim.resource]
+    arrays: dict[SlotKind, np.ndarray[Any, Any]] = {
+        SlotKind.MANUFACTURING: calendar.booked,
+        SlotKind.APHERESIS: calendar.apheresis_booked,
+        SlotKind.QC: calendar.qc_booked,
+    }
+    used = arrays[claim.kind]
+    index = calendar.center_index if claim.kind is SlotKind.APHERESIS else calendar.site_index
+    i = index[claim.resource]
     used[i, d] = max(0, int(used[i, d]) - 1)
 
 

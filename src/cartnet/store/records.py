@@ -248,6 +248,13 @@ def checkable_key(
     return signing_key, None
 
 
+SIGNED_RECORDS: tuple[tuple[str, type[OrderStepRow] | type[PlanApplicationRow]], ...] = (
+    ("order_step", OrderStepRow),
+    ("plan_application", PlanApplicationRow),
+)
+"""The records a signature may bind, by its ``record_type``: each has ``record_hash``."""
+
+
 def signature_findings(session: Session, signing_key: bytes | None) -> Findings:
     """Signatures whose seal is broken, or that no longer bind their record's hash.
 
@@ -263,7 +270,7 @@ def signature_findings(session: Session, signing_key: bytes | None) -> Findings:
     if notice is not None:
         findings.notices.append(notice)
     signed: dict[tuple[str, str], str] = {}
-    for record_type, table in (("order_step", OrderStepRow), ("plan_application", PlanApplicationRow)):
+    for record_type, table in SIGNED_RECORDS:
         for record_id, hashed in session.execute(select(table.id, table.record_hash)):
             signed[(record_type, record_id)] = hashed
     for row in session.scalars(select(SignatureRow).order_by(SignatureRow.id)):

@@ -37,6 +37,9 @@ def page_routers() -> list[APIRouter]:
         logistics,
         orders,
         planner,
+        planner_design,
+        planner_network,
+        planner_optimize,
         quality,
         signatures,
         signin,
@@ -46,7 +49,7 @@ def page_routers() -> list[APIRouter]:
 
     modules = (
         signin, coordinator, center, orders, custody, events, signatures, site, quality,
-        logistics, planner, tower,
+        logistics, planner, planner_optimize, planner_design, planner_network, tower,
     )  # fmt: skip
     return [module.router for module in modules]
 
