@@ -24,6 +24,7 @@ from playwright.sync_api import ConsoleMessage, Dialog, Page, Response
 from tests.api.conftest import PASSWORD, make_users
 
 from cartnet.service.context import ServiceContext
+from cartnet.service.demo import DemoLogins, fill_demo
 from cartnet.service.settings import ServiceSettings, new_key
 
 CHROMIUM = os.environ.get("CARTNET_CHROMIUM", "/usr/bin/chromium")
@@ -86,12 +87,49 @@ def live_server(folder: Path) -> Iterator[LiveServer]:
     ctx = ServiceContext.open(settings)
     make_users(ctx)
     ctx.close()
+    with serving(folder, database_url, keys) as running:
+        yield running
+
+
+@dataclass
+class DemoServer(LiveServer):
+    """A live server over the demo's data; ``logins`` are the demo accounts'."""
+
+    logins: DemoLogins
+
+
+@contextmanager
+def demo_server(folder: Path, config: str = "") -> Iterator[DemoServer]:
+    """``cartnet serve`` over a database filled by :func:`fill_demo`; ``config``: YAML."""
+    database_url = f"sqlite+pysqlite:///{folder / 'demo.db'}"
+    keys = {"patient_key": new_key(), "signing_key": new_key()}
+    ctx = ServiceContext.open(ServiceSettings(database_url=database_url, **keys))
+    try:
+        logins = fill_demo(ctx)
+    finally:
+        ctx.close()
+    extra = {}
+    if config:
+        (folder / "cartnet.yaml").write_text(config)
+        extra["CARTNET_CONFIG"] = str(folder / "cartnet.yaml")
+    with serving(folder, database_url, keys, extra) as running:
+        yield DemoServer(
+            running.url, running.database_url, running.environment, running.process, logins
+        )
+
+
+@contextmanager
+def serving(
+    folder: Path, database_url: str, keys: dict[str, str], extra: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """Run ``cartnet serve`` on a prepared database until the block ends."""
     env = {
         **os.environ,
         "CARTNET_DATABASE_URL": database_url,
         "CARTNET_PATIENT_KEY": keys["patient_key"],
         "CARTNET_SIGNING_KEY": keys["signing_key"],
         "XDG_DATA_HOME": str(folder / "data"),
+        **(extra or {}),
     }
     port = free_port()
     process = subprocess.Popen(

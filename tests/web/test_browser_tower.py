@@ -6,82 +6,24 @@ error and no CSP violation (:class:`tests.web.browser.Watched`).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect
-from tests.web.browser import CLI, Watched, free_port
+from tests.web.browser import DemoServer, Watched, demo_server
 
 from cartnet.ledger.roles import Role
-from cartnet.service.context import ServiceContext
-from cartnet.service.demo import DemoLogins, fill_demo
-from cartnet.service.settings import ServiceSettings, new_key
 
 TOWER_URLS = ("/tower", "/tower/risks", "/tower/exceptions", "/tower/capacity", "/tower/world.svg")
-
-
-@dataclass
-class DemoServer:
-    url: str
-    logins: DemoLogins
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """``cartnet serve`` on the demo's orders, QA allowed to read the tower."""
-    folder = tmp_path_factory.mktemp("tower")
-    database_url = f"sqlite+pysqlite:///{folder / 'demo.db'}"
-    keys = {"patient_key": new_key(), "signing_key": new_key()}
-    config = folder / "cartnet.yaml"
-    config.write_text("tower_qa_read: true\n")
-    ctx = ServiceContext.open(ServiceSettings(database_url=database_url, **keys))
-    try:
-        logins = fill_demo(ctx)
-    finally:
-        ctx.close()
-    env = {
-        **os.environ,
-        "CARTNET_DATABASE_URL": database_url,
-        "CARTNET_PATIENT_KEY": keys["patient_key"],
-        "CARTNET_SIGNING_KEY": keys["signing_key"],
-        "CARTNET_CONFIG": str(config),
-        "XDG_DATA_HOME": str(folder / "data"),
-    }
-    port = free_port()
-    process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            _, err = process.communicate()
-            raise RuntimeError(f"cartnet serve did not start: {err.decode(errors='replace')}")
-        time.sleep(0.2)
-    try:
-        yield DemoServer(url, logins)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with demo_server(tmp_path_factory.mktemp("tower"), "tower_qa_read: true\n") as running:
+        yield running
 
 
 @pytest.fixture
