@@ -81,7 +81,7 @@ def test_a_planner_optimizes_the_demo_orders_and_applies_a_move(
     planner = demo.logins.login(Role.PLANNER)
     demo_web.login(planner.username, planner.password)
     demo_web.open("/planner")
-    page.get_by_label("Time limit (seconds)").first.fill("20")
+    page.get_by_label("Solver time limit (seconds)").fill("20")
     page.get_by_role("button", name="Start the optimization").click()
     expect(page).to_have_url(re.compile(r"/planner/jobs/job_\w+$"))
     result = page.get_by_role("link", name="See the result")
