@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import ConsoleMessage, Dialog, Page, Response
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Response
 from tests.api.conftest import PASSWORD, make_users
 
 from cartnet.service.context import ServiceContext
@@ -87,20 +87,28 @@ def live_server(folder: Path) -> Iterator[LiveServer]:
     ctx = ServiceContext.open(settings)
     make_users(ctx)
     ctx.close()
-    with serving(folder, database_url, keys) as running:
-        yield running
+    env = {
+        **os.environ,
+        "CARTNET_DATABASE_URL": database_url,
+        "CARTNET_PATIENT_KEY": keys["patient_key"],
+        "CARTNET_SIGNING_KEY": keys["signing_key"],
+        "XDG_DATA_HOME": str(folder / "data"),
+    }
+    with serving(env) as (url, process):
+        yield LiveServer(url, database_url, env, process)
 
 
 @dataclass
-class DemoServer(LiveServer):
-    """A live server over the demo's data; ``logins`` are the demo accounts'."""
+class DemoServer:
+    """A live ``cartnet serve`` over the demo's data, and the demo accounts' logins."""
 
+    url: str
     logins: DemoLogins
 
 
 @contextmanager
-def demo_server(folder: Path, config: str = "") -> Iterator[DemoServer]:
-    """``cartnet serve`` over a database filled by :func:`fill_demo`; ``config``: YAML."""
+def demo_server(folder: Path) -> Iterator[DemoServer]:
+    """Start ``cartnet serve`` over a database filled by :func:`fill_demo`; stop it after."""
     database_url = f"sqlite+pysqlite:///{folder / 'demo.db'}"
     keys = {"patient_key": new_key(), "signing_key": new_key()}
     ctx = ServiceContext.open(ServiceSettings(database_url=database_url, **keys))
@@ -108,29 +116,20 @@ def demo_server(folder: Path, config: str = "") -> Iterator[DemoServer]:
         logins = fill_demo(ctx)
     finally:
         ctx.close()
-    extra = {}
-    if config:
-        (folder / "cartnet.yaml").write_text(config)
-        extra["CARTNET_CONFIG"] = str(folder / "cartnet.yaml")
-    with serving(folder, database_url, keys, extra) as running:
-        yield DemoServer(
-            running.url, running.database_url, running.environment, running.process, logins
-        )
-
-
-@contextmanager
-def serving(
-    folder: Path, database_url: str, keys: dict[str, str], extra: dict[str, str] | None = None
-) -> Iterator[LiveServer]:
-    """Run ``cartnet serve`` on a prepared database until the block ends."""
     env = {
         **os.environ,
         "CARTNET_DATABASE_URL": database_url,
         "CARTNET_PATIENT_KEY": keys["patient_key"],
         "CARTNET_SIGNING_KEY": keys["signing_key"],
         "XDG_DATA_HOME": str(folder / "data"),
-        **(extra or {}),
     }
+    with serving(env) as (url, _):
+        yield DemoServer(url, logins)
+
+
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``cartnet serve`` on a free loopback port with ``env``, once it answers; stopped after."""
     port = free_port()
     process = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--log-level", "warning"],
@@ -152,13 +151,23 @@ def serving(
             raise RuntimeError(f"cartnet serve did not start: {err.decode(errors='replace')}")
         time.sleep(0.2)
     try:
-        yield LiveServer(url, database_url, env, process)
+        yield url, process
     finally:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def watched_context(browser: Browser, url: str, shots: Path) -> Iterator[Watched]:
+    """A fresh browser context (no cookies) whose pages are watched; none may misbehave."""
+    context = browser.new_context(base_url=url)
+    watched = Watched(context.new_page(), url, shots=shots)
+    yield watched
+    context.close()
+    assert watched.problems == [], "\n".join(watched.problems)
 
 
 @dataclass

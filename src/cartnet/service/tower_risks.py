@@ -13,7 +13,7 @@ is tested and explained on its own; :mod:`cartnet.service.tower` reads the order
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from cartnet.ledger.lifecycle import OrderState
@@ -118,14 +118,24 @@ def age_days(delta: timedelta) -> float:
 
 
 def expected_arrival(network: Network, order: OpenOrder) -> datetime | None:
-    """When a shipment in transit should arrive: handover plus the lane's mean transit."""
+    """When a shipment in transit should arrive: handover plus the lane's mean transit, or the
+    end of the day its chain plans the arrival if that is later (a courier booked for the
+    planned day is not late the evening before)."""
     direction = SHIPPING.get(order.state)
     if direction is None or order.site is None:
         return None
     origin, destination = (
         (order.center, order.site) if direction == "to_site" else (order.site, order.center)
     )
-    return order.since + timedelta(days=network.lane(origin, destination).mean_days)
+    transit = order.since + timedelta(days=network.lane(origin, destination).mean_days)
+    planned = (
+        order.plan.get("delivery")
+        if direction == "to_center"
+        else (start - timedelta(days=1) if (start := order.plan.get("start")) else None)
+    )
+    if planned is None:
+        return transit
+    return max(transit, datetime.combine(planned + timedelta(days=1), time(0, 0), tzinfo=UTC))
 
 
 def risks_of(
