@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
+import pytest
 from sqlalchemy import select, text, update
 from starlette.routing import Route
 from tests.api.conftest import PASSWORD
@@ -14,10 +16,14 @@ from tests.web.test_planner import job_id
 
 from cartnet.ledger.audit import ReasonCode
 from cartnet.network.catalog import network_source
+from cartnet.schedule.capacity import CapacityCalendar
+from cartnet.schedule.optimizer import optimize
 from cartnet.service import jobs, orders
+from cartnet.service import replan as replan_module
 from cartnet.service.design_job import report_path
 from cartnet.service.job_runner import JobRunner
 from cartnet.service.jobs import JobState
+from cartnet.service.replan import open_backlog
 from cartnet.service.schemas import BookChain, OrderView, Reschedule
 from cartnet.service.verification import verify_database
 from cartnet.store.tables import AuditEntryRow, PlanApplicationRow, SignatureRow
@@ -284,3 +290,38 @@ def test_a_coordinator_reaches_no_planner_or_tower_url(portal: Portal) -> None:
     assert (
         orders.get_order(portal.ctx, portal.principal("coordinator"), order.id).plan == order.plan
     )
+
+
+def test_the_plan_is_the_one_the_optimizer_finds_on_a_fresh_calendar(portal: Portal) -> None:
+    """Nothing else booked: the job's plan (database usage, own capacity given back, the
+    current chains as baseline) proves the objective the optimizer proves for the same
+    orders on a calendar built afresh from the network, warm-started by greedy."""
+    for _ in range(3):
+        booked_late(portal)
+    job = optimized(portal)
+    ours = jobs.job_result(portal.ctx, portal.principal("planner"), job)["plan"]
+    backlog = open_backlog(portal.ctx).backlog
+    network = portal.ctx.slots.network
+    fresh = CapacityCalendar(network, backlog.as_of, days=400)
+    theirs = optimize(network, fresh, backlog, time_limit=20)
+    assert ours["status"] == theirs.status == "optimal"
+    assert ours["assigned"] == theirs.assigned == 3
+    assert ours["objective"] == pytest.approx(theirs.objective, rel=1e-6)
+
+
+def test_a_running_optimization_stops_at_its_next_step_when_cancelled(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    booked_late(portal)
+    who = portal.principal("planner")
+    job = jobs.submit_optimize(portal.ctx, who, jobs.OptimizeJob(time_limit=5))
+    read = replan_module.current_plan
+
+    def cancelled_meanwhile(*args: Any) -> Any:
+        jobs.cancel_job(portal.ctx, who, job.id)  # the planner cancels while it runs
+        return read(*args)
+
+    monkeypatch.setattr(replan_module, "current_plan", cancelled_meanwhile)
+    assert JobRunner(portal.ctx, workers=1).run_next()
+    stopped = jobs.get_job(portal.ctx, who, job.id)
+    assert stopped.state is JobState.CANCELLED and stopped.done == 0
