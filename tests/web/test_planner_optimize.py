@@ -325,3 +325,14 @@ def test_a_running_optimization_stops_at_its_next_step_when_cancelled(
     assert JobRunner(portal.ctx, workers=1).run_next()
     stopped = jobs.get_job(portal.ctx, who, job.id)
     assert stopped.state is JobState.CANCELLED and stopped.done == 0
+
+
+def test_with_no_open_orders_the_plan_says_there_is_nothing_to_move(portal: Portal) -> None:
+    portal.enrolled()  # enrolled, not booked: not an open order a reschedule can move
+    job = optimized(portal)
+    document = jobs.job_result(portal.ctx, portal.principal("planner"), job)
+    assert document["orders"] == 0 and document["moves"] == []
+    page = portal.as_user("planner").get(f"/planner/jobs/{job}/plan")
+    assert page.status_code == 200, page.text
+    assert "No moves: every open order keeps the chain it is booked on." in page.text
+    assert "Apply the selected moves" not in page.text
