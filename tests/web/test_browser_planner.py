@@ -64,6 +64,26 @@ def test_a_planner_compares_the_2020_scenarios_in_the_browser(web: Watched) -> N
     web.shot("planner-result", full_page=False)
 
 
+def test_a_planner_designs_a_network_and_checks_a_network_file(web: Watched) -> None:
+    page = web.page
+    web.login("planner")
+    web.open("/planner")
+    page.get_by_label("Instance").select_option("ishipment")
+    page.get_by_label("Scale").fill("100")
+    page.get_by_label("Design time limit (seconds)").fill("20")
+    page.get_by_role("button", name="Start the design").click()
+    result = page.get_by_role("link", name="See the result")
+    expect(result).to_be_visible(timeout=120_000)
+    result.click()
+    expect(page).to_have_url(re.compile(r"/planner/jobs/job_\w+/design$"))
+    expect(page.locator("#design-status")).to_have_text(re.compile(r"^(optimal|feasible)$"))
+    expect(page.get_by_role("table", name=re.compile("Sites to open"))).to_be_visible()
+    web.open("/planner/network")
+    page.get_by_label("Or paste its text").fill("name: x\nsites: 3\n")
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.locator("#c-problems")).to_contain_text("line 2")
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     with demo_server(tmp_path_factory.mktemp("planner-demo")) as running:

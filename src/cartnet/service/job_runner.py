@@ -4,7 +4,9 @@ Each server process runs one :class:`JobRunner`: threads that claim queued jobs 
 the database (an ``UPDATE … WHERE state = 'queued'`` that only one process can win),
 run them, and write progress back. The twin's replications go to a process pool of
 this machine, or to the Dask cluster the settings name (the twin's own executors: one
-way to distribute, for the command line and the server alike).
+way to distribute, for the command line and the server alike). An optimization of the
+open orders and a network design run in the runner's own thread (HiGHS), each within
+its time limit, and report progress by step.
 
 A job that stops with its server keeps its ``running`` row; any runner that finds
 its heartbeat older than :data:`STALE` marks it ``interrupted``, so nothing is lost

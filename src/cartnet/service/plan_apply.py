@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -267,7 +267,7 @@ def move_states(
 
 class SignedApplication(BaseModel):
     id: str
-    applied_at: Any
+    applied_at: datetime
     moves: int
     signatures: list[str]
 
