@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from cartnet.schedule.policies import policy_factory
 from cartnet.service.context import ServiceContext
 from cartnet.service.design_job import run_design_job
 from cartnet.service.job_files import comparison_files
@@ -89,7 +90,7 @@ def run_compare(
     job = CompareJob.model_validate(params)
     base = base_network(ctx)
     variants = [
-        Variant(f"{s or 'base'}/{p}", base.with_scenario(s), p)
+        Variant(f"{s or 'base'}/{p}", base.with_scenario(s), policy_factory(p))
         for s in job.scenarios
         for p in job.policies
     ]
