@@ -129,3 +129,27 @@ def test_0008_adds_the_quotas_table_with_its_rules(database_url: str) -> None:
         assert "quotas" not in set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_0009_adds_signed_plan_applications_after_the_quotas(database_url: str) -> None:
+    """0008 → 0009 adds ``plan_applications`` (each bound to its job) on top of the quotas;
+    0009 → 0008 removes it and leaves the quotas."""
+    from alembic import command
+
+    upgrade(database_url, "0008")
+    engine = make_engine(database_url)
+    try:
+        assert "plan_applications" not in set(inspect(engine).get_table_names())
+        upgrade(database_url, "0009")
+        tables = set(inspect(engine).get_table_names())
+        assert {"plan_applications", "quotas"} <= tables
+        (foreign,) = inspect(engine).get_foreign_keys("plan_applications")
+        assert foreign["referred_table"] == "jobs" and foreign["constrained_columns"] == ["job_id"]
+        with engine.begin() as connection:
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0008")
+        tables = set(inspect(engine).get_table_names())
+        assert "plan_applications" not in tables and "quotas" in tables
+    finally:
+        engine.dispose()

@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Response
 from tests.api.conftest import PASSWORD, make_users
 
 from cartnet.service.context import ServiceContext
+from cartnet.service.demo import DemoLogins, fill_demo
 from cartnet.service.settings import ServiceSettings, new_key
 
 CHROMIUM = os.environ.get("CARTNET_CHROMIUM", "/usr/bin/chromium")
@@ -95,6 +96,35 @@ def live_server(folder: Path) -> Iterator[LiveServer]:
     }
     with serving(env) as (url, process):
         yield LiveServer(url, database_url, env, process)
+
+
+@dataclass
+class DemoServer:
+    """A live ``cartnet serve`` over the demo's data, and the demo accounts' logins."""
+
+    url: str
+    logins: DemoLogins
+
+
+@contextmanager
+def demo_server(folder: Path) -> Iterator[DemoServer]:
+    """Start ``cartnet serve`` over a database filled by :func:`fill_demo`; stop it after."""
+    database_url = f"sqlite+pysqlite:///{folder / 'demo.db'}"
+    keys = {"patient_key": new_key(), "signing_key": new_key()}
+    ctx = ServiceContext.open(ServiceSettings(database_url=database_url, **keys))
+    try:
+        logins = fill_demo(ctx)
+    finally:
+        ctx.close()
+    env = {
+        **os.environ,
+        "CARTNET_DATABASE_URL": database_url,
+        "CARTNET_PATIENT_KEY": keys["patient_key"],
+        "CARTNET_SIGNING_KEY": keys["signing_key"],
+        "XDG_DATA_HOME": str(folder / "data"),
+    }
+    with serving(env) as (url, _):
+        yield DemoServer(url, logins)
 
 
 @contextmanager

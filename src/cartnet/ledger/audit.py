@@ -103,6 +103,7 @@ class ReasonCode(StrEnum):
     MANUFACTURING_FAILURE = "manufacturing_failure"
     DEVIATION = "deviation"
     EXPANDED_ACCESS = "expanded_access"
+    NETWORK_OPTIMIZATION = "network_optimization"
     OTHER = "other"
 
     @property
@@ -128,6 +129,9 @@ _REASON_DESCRIPTIONS = {
     ReasonCode.MANUFACTURING_FAILURE: "the batch failed in manufacturing or QC",
     ReasonCode.DEVIATION: "a deviation from the procedure, with its own report",
     ReasonCode.EXPANDED_ACCESS: "release of an out-of-specification product under expanded access",
+    ReasonCode.NETWORK_OPTIMIZATION: (
+        "a planner applied a move of a signed network optimization plan"
+    ),
     ReasonCode.OTHER: "another reason, given as free text",
 }
 

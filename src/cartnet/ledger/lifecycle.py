@@ -234,7 +234,9 @@ _E = OrderEvent
 _CENTER = frozenset({Role.CENTER_COORDINATOR})
 _SITE = frozenset({Role.SITE_OPERATOR})
 _QA = frozenset({Role.QA})
-_CANCEL_REASONS = frozenset(ReasonCode) - {ReasonCode.EXPANDED_ACCESS}
+_NOT_CANCEL_REASONS = (ReasonCode.EXPANDED_ACCESS, ReasonCode.NETWORK_OPTIMIZATION)
+"""A plan moves bookings, it never cancels an order; expanded access is a QA release."""
+_CANCEL_REASONS = frozenset(ReasonCode) - set(_NOT_CANCEL_REASONS)
 _LOSS_REASONS = frozenset(
     {
         ReasonCode.PATIENT_PROGRESSED,
@@ -438,7 +440,7 @@ def render_markdown() -> str:
         if not rule.reason_codes:
             reasons = "—"
         elif rule.reason_codes == _CANCEL_REASONS:
-            reasons = f"any but `{ReasonCode.EXPANDED_ACCESS}`"
+            reasons = "any but " + " and ".join(f"`{c}`" for c in _NOT_CANCEL_REASONS)
         else:
             reasons = ", ".join(f"`{code}`" for code in ReasonCode if code in rule.reason_codes)
         roles = ", ".join(role.value for role in Role if role in rule.roles)

@@ -4,7 +4,9 @@ Each server process runs one :class:`JobRunner`: threads that claim queued jobs 
 the database (an ``UPDATE … WHERE state = 'queued'`` that only one process can win),
 run them, and write progress back. The twin's replications go to a process pool of
 this machine, or to the Dask cluster the settings name (the twin's own executors: one
-way to distribute, for the command line and the server alike).
+way to distribute, for the command line and the server alike). An optimization of the
+open orders and a network design run in the runner's own thread (HiGHS), each within
+its time limit, and report progress by step.
 
 A job that stops with its server keeps its ``running`` row; any runner that finds
 its heartbeat older than :data:`STALE` marks it ``interrupted``, so nothing is lost
@@ -27,8 +29,19 @@ from sqlalchemy import select, update
 
 from cartnet.schedule.policies import policy_factory
 from cartnet.service.context import ServiceContext
+from cartnet.service.design_job import run_design_job
 from cartnet.service.job_files import comparison_files
-from cartnet.service.jobs import CompareJob, JobKind, JobState, base_network
+from cartnet.service.jobs import (
+    DESIGN_STEPS,
+    OPTIMIZE_STEPS,
+    CompareJob,
+    DesignJob,
+    JobKind,
+    JobState,
+    OptimizeJob,
+    base_network,
+)
+from cartnet.service.replan import replan
 from cartnet.store.tables import JobRow
 from cartnet.twin.replications import Variant, executor_for, run_variants
 from cartnet.twin.results import VariantResult, run_document, unserved_warnings
@@ -98,8 +111,38 @@ def run_compare(
     return document
 
 
+def run_optimize(
+    ctx: ServiceContext, params: dict[str, Any], progress: _Progress, runner: JobRunner
+) -> dict[str, Any]:
+    """The open orders planned again (``cartnet.replan/1``): the plan and its moves.
+
+    Cancelling stops the job between its steps; the solver itself stops at the time
+    limit.
+    """
+    job = OptimizeJob.model_validate(params)
+
+    def step(done: int, message: str) -> None:
+        progress(done, OPTIMIZE_STEPS, message, force=True)
+
+    return replan(ctx, job.time_limit, step)
+
+
+def run_design(
+    ctx: ServiceContext, params: dict[str, Any], progress: _Progress, runner: JobRunner
+) -> dict[str, Any]:
+    """A network design (``cartnet design --json``), its report among the job's files."""
+    job = DesignJob.model_validate(params)
+
+    def step(done: int, message: str) -> None:
+        progress(done, DESIGN_STEPS, message, force=True)
+
+    return run_design_job(progress.job_id, job, step)
+
+
 KINDS: dict[JobKind, Callable[[ServiceContext, dict[str, Any], _Progress, JobRunner], Any]] = {
     JobKind.COMPARE: run_compare,
+    JobKind.OPTIMIZE: run_optimize,
+    JobKind.DESIGN: run_design,
 }
 
 

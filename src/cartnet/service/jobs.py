@@ -2,9 +2,11 @@
 
 A job is a row (:class:`~cartnet.store.tables.JobRow`): who asked, what, with which
 parameters, its state and progress, then its result or error. The use cases here
-create, read and cancel jobs; :mod:`cartnet.service.job_runner` runs them. Only
-planners start jobs; each planner sees their own, and planners share nothing secret
-through them (results are network-level figures, never patient data).
+create, read and cancel jobs; :mod:`cartnet.service.job_runner` runs them. Three
+kinds: a scenario comparison (the twin), a backlog optimization of the service's open
+orders, a network design. Only planners start jobs; each planner sees their own, and
+results hold no patient data (network figures; an optimization names orders by id and
+chain of identity, as the planner's order list does).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select, update
@@ -31,8 +33,15 @@ MAX_REPLICATIONS = 200
 """Beyond this a comparison belongs on a Dask cluster from the command line."""
 
 
+MAX_TIME_LIMIT = 600.0
+"""Seconds a solver may run in a portal job; longer runs belong on the command line."""
+MAX_DESIGN_REPLICATIONS = 20
+
+
 class JobKind(StrEnum):
     COMPARE = "compare"
+    OPTIMIZE = "optimize"
+    DESIGN = "design"
 
 
 class JobState(StrEnum):
@@ -79,6 +88,49 @@ class CompareJob(BaseModel):
         names = " vs ".join(s or "base" for s in self.scenarios)
         policies = f" ({', '.join(self.policies)})" if self.policies != ["earliest"] else ""
         return f"Compare {names}{policies}, {self.replications} replication(s)"
+
+
+class OptimizeJob(BaseModel):
+    """A backlog optimization of the service's open orders, as ``cartnet optimize`` runs it.
+
+    The open orders are the booked ones before their apheresis (the ones a reschedule
+    can move); their current chains are the baseline, today's slot usage the capacity.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    time_limit: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT, allow_inf_nan=False)] = 30.0
+
+    def title(self) -> str:
+        return f"Optimize the open orders ({self.time_limit:g} s)"
+
+
+class DesignJob(BaseModel):
+    """A network design on a built-in instance, as ``cartnet design`` runs it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instance: Literal["kymriah-2020", "ishipment"] = "kymriah-2020"
+    """``kymriah-2020``: the packaged network's markets grown by ``scale``; ``ishipment``:
+    the iShipment benchmark with ``scale`` patients a year."""
+    scale: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)] = 2.0
+    objective: Literal["cost", "time"] | None = None
+    """``None``: the instance's own objective."""
+    time_limit: Annotated[float, Field(gt=0, le=MAX_TIME_LIMIT, allow_inf_nan=False)] = 60.0
+    simulate: Annotated[int, Field(ge=0, le=MAX_DESIGN_REPLICATIONS)] = 0
+    """Twin replications that check the chosen design (0: none)."""
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 2020
+
+    @property
+    def name(self) -> str:
+        """The instance as ``cartnet design`` names it (``kymriah-2020-x2``, ``ishipment-500``)."""
+        if self.instance == "ishipment":
+            return f"ishipment-{self.scale:g}"
+        return f"kymriah-2020-x{self.scale:g}"
+
+    def title(self) -> str:
+        objective = f", objective {self.objective}" if self.objective else ""
+        return f"Design {self.name}{objective} ({self.time_limit:g} s)"
 
 
 class JobView(BaseModel):
@@ -140,15 +192,42 @@ def submit_compare(ctx: ServiceContext, principal: Principal, job: CompareJob) -
             "a comparison needs at least two variants: two scenarios or two policies",
             field="scenarios",
         )
+    total = job.replications * job.variants
+    return _queue(ctx, principal, JobKind.COMPARE, job, job.title(), total)
+
+
+OPTIMIZE_STEPS = 3
+"""Reading the open orders, solving, writing the moves: an optimization's progress."""
+
+
+def submit_optimize(ctx: ServiceContext, principal: Principal, job: OptimizeJob) -> JobView:
+    """Queue a backlog optimization of the open orders."""
+    principal.require(PLANNERS, "start planning jobs")
+    return _queue(ctx, principal, JobKind.OPTIMIZE, job, job.title(), OPTIMIZE_STEPS)
+
+
+DESIGN_STEPS = 3
+"""Solving, the twin check (when asked for), the report: a design's progress."""
+
+
+def submit_design(ctx: ServiceContext, principal: Principal, job: DesignJob) -> JobView:
+    """Queue a network design."""
+    principal.require(PLANNERS, "start planning jobs")
+    return _queue(ctx, principal, JobKind.DESIGN, job, job.title(), DESIGN_STEPS)
+
+
+def _queue(
+    ctx: ServiceContext, principal: Principal, kind: JobKind, job: BaseModel, title: str, total: int
+) -> JobView:
     row = JobRow(
         id="job_" + secrets.token_hex(10),
-        kind=JobKind.COMPARE.value,
+        kind=kind.value,
         owner_id=principal.user_id,
-        title=job.title(),
+        title=title,
         parameters=job.model_dump(mode="json"),
         state=JobState.QUEUED.value,
         done=0,
-        total=job.replications * job.variants,
+        total=total,
         message="waiting for a free runner",
         cancel_requested=False,
         created_at=ctx.now(),

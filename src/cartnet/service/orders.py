@@ -565,9 +565,18 @@ def book(
 
 
 def reschedule(
-    ctx: ServiceContext, principal: Principal, order_id: str, body: Reschedule
+    ctx: ServiceContext,
+    principal: Principal,
+    order_id: str,
+    body: Reschedule,
+    *,
+    expect: tuple[str, date] | None = None,
 ) -> OrderView:
-    """Move a booked chain to another slot before the apheresis; with a reason."""
+    """Move a booked chain to another slot before the apheresis; with a reason.
+
+    ``expect``: the (site, start) the caller saw the order booked on; if the booking
+    changed since (a plan made earlier), the move is refused as stale, under the lock.
+    """
     principal.require(BOOKERS, "reschedule bookings")
     with ctx.transaction() as session:
         row = load_order(session, principal, order_id, for_update=True)
@@ -576,6 +585,13 @@ def reschedule(
                 f"order is {row.state}; only a booked order before its apheresis "
                 "can be rescheduled",
                 code="illegal-transition",
+            )
+        if expect is not None and (row.site, row.start_on) != expect:
+            raise Conflict(
+                f"the booking changed since the plan was made: the plan moves it from "
+                f"{expect[0]} starting {expect[1]}, it is now at {row.site} starting "
+                f"{row.start_on}",
+                code="stale-plan",
             )
         lock_quotas(session, ctx.today(), body.site)
         old_claims = held_claims(ctx, row)

@@ -114,9 +114,7 @@ class SlotLedger:
             n = (b - a).days + 1
             if n <= 0:
                 return 0
-            return int(
-                starts_per_day(s.lines, s.manufacturing.mean, s.calendar.is_open, a, n).sum()
-            )
+            return int(starts_per_day(s.lines, s.manufacturing.mean, s.calendar, a, n).sum())
 
         a, b = max(first, today), min(last, end)
         inside = (

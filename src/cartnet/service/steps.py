@@ -115,7 +115,7 @@ def take_step(
         raise Invalid(f"{event.value} is not a signed step; send no signatures", field="signatures")
     record_step(ctx, session, principal, step)
     for sig in signed:
-        record_signature(ctx, session, principal, order.id, _signature_row(sig))
+        record_signature(ctx, session, principal, order.id, signature_row(sig))
     order.state = rule.target.value
     order.updated_at = now
     session.flush()
@@ -279,7 +279,7 @@ def _check_presigned(
     return list(presigned.signatures)
 
 
-def _signature_row(sig: ElectronicSignature) -> SignatureRow:
+def signature_row(sig: ElectronicSignature) -> SignatureRow:
     return SignatureRow(
         record_type=sig.record_type,
         record_id=sig.record_id,

@@ -277,6 +277,15 @@ GXP_TABLES: tuple[GxpTable, ...] = (
         per_order=False,
     ),
     GxpTable(
+        "plan_applications",
+        "plan_application",
+        "plan application",
+        key=("id",),
+        evidence=("job_id", "applied_at", "actor_id", "actor_name", "record_hash"),
+        digests={"moves": "moves_sha256"},
+        per_order=False,
+    ),
+    GxpTable(
         "cosignature_requests",
         "cosignature_request",
         "co-signature request",

@@ -32,6 +32,7 @@ from cartnet.store.tables import (
     Base,
     KeyCheckRow,
     OrderStepRow,
+    PlanApplicationRow,
     SignatureRow,
     TrailCoverageRow,
 )
@@ -247,8 +248,18 @@ def checkable_key(
     return signing_key, None
 
 
+SIGNED_RECORDS: tuple[tuple[str, type[OrderStepRow] | type[PlanApplicationRow]], ...] = (
+    ("order_step", OrderStepRow),
+    ("plan_application", PlanApplicationRow),
+)
+"""The records a signature may bind, by its ``record_type``: each has ``record_hash``."""
+
+
 def signature_findings(session: Session, signing_key: bytes | None) -> Findings:
-    """Signatures whose seal is broken, or that no longer bind their step's record hash.
+    """Signatures whose seal is broken, or that no longer bind their record's hash.
+
+    A signature names its record by type and id: an order step, or a planner's
+    application of an optimization plan.
 
     Without the signing key, or with another key than the one the database was written
     with (``key_checks``), seals cannot be checked: a notice says so, only the binding
@@ -258,11 +269,13 @@ def signature_findings(session: Session, signing_key: bytes | None) -> Findings:
     signing_key, notice = checkable_key(session, signing_key, "signature seals")
     if notice is not None:
         findings.notices.append(notice)
-    query = select(OrderStepRow.id, OrderStepRow.record_hash)
-    steps: dict[str, str] = dict(session.execute(query).all())
+    signed: dict[tuple[str, str], str] = {}
+    for record_type, table in SIGNED_RECORDS:
+        for record_id, hashed in session.execute(select(table.id, table.record_hash)):
+            signed[(record_type, record_id)] = hashed
     for row in session.scalars(select(SignatureRow).order_by(SignatureRow.id)):
         name = f"signature {row.id} ({row.printed_name}, {row.record_type} {row.record_id})"
-        if steps.get(row.record_id) != row.record_hash:
+        if signed.get((row.record_type, row.record_id)) != row.record_hash:
             findings.problems.append(f"{name}: does not bind the record it names (moved or edited)")
             continue
         if signing_key is None:

@@ -558,3 +558,27 @@ class QuotaRow(Base):
         CheckConstraint("period_end >= period_start", name="period"),
         CheckConstraint("release_days >= 0", name="release_days_not_negative"),
     )
+
+
+class PlanApplicationRow(Base):
+    """A planner's signed decision to apply moves of an optimization plan to real orders.
+
+    The e-signature (``signatures`` row, record type ``plan_application``) binds
+    ``record_hash``, the SHA-256 of the application's canonical content: the job, the
+    time, the signer and every selected move (order, from chain, to chain). Each move
+    is then a reschedule of its own, audited with the reason ``network_optimization``
+    and this application's id.
+    """
+
+    __tablename__ = "plan_applications"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("jobs.id", ondelete="RESTRICT"), index=True
+    )
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    moves: Mapped[str] = mapped_column(Text)
+    """The selected moves as canonical JSON (what the signature binds, with the rest)."""
+    record_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))

@@ -39,8 +39,11 @@ LabelPrinter = Annotated[
 OFFERS = 10
 PER_SITE = 2
 REBOOK_REASONS = transition_rule(OrderState.OUT_OF_SPECIFICATION, OrderEvent.REBOOK_APHERESIS)
-RESCHEDULE_REASONS = tuple(c for c in ReasonCode if c is not ReasonCode.EXPANDED_ACCESS)
-"""Why a booked chain moves: any reason but expanded access (that is a QA release)."""
+RESCHEDULE_REASONS = tuple(
+    c for c in ReasonCode if c not in (ReasonCode.EXPANDED_ACCESS, ReasonCode.NETWORK_OPTIMIZATION)
+)
+"""Why a coordinator moves a booked chain: any reason but expanded access (a QA release)
+and network optimization (a planner's signed plan, applied on /planner)."""
 _CLOSING = {"cancel": OrderEvent.CANCEL, "patient-lost": OrderEvent.RECORD_PATIENT_LOST}
 
 

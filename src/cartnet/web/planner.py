@@ -1,11 +1,13 @@
-"""The planner's workspace: start a scenario comparison, follow it, read its answer.
+"""The planner's workspace: start a scenario comparison, follow a job, read its answer.
 
-A comparison runs as a background job (:mod:`cartnet.service.jobs`): the form queues
-it, the job page shows its progress (htmx polls a fragment; without JavaScript the
-page refreshes itself), and the result page shows the same headline, KPI tables and
-figures as ``cartnet compare --report``, drawn from the job's run document, with the
-JSON and the standalone report to download. The network's scenarios are listed side by
-side with what each changes.
+Every planning computation runs as a background job (:mod:`cartnet.service.jobs`): a
+form queues it, the job page shows its progress (htmx polls a fragment; without
+JavaScript the page refreshes itself), the JSON of any finished job downloads here.
+A comparison's result page shows the same headline, KPI tables and figures as
+``cartnet compare --report``, drawn from the job's run document, with the standalone
+report to download. The network's scenarios are listed side by side with what each
+changes. Optimizations of the open orders and network designs have their own forms
+and result pages (:mod:`cartnet.web.planner_optimize`, :mod:`cartnet.web.planner_design`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from cartnet.schedule.policies import policy_names
 from cartnet.service import jobs
 from cartnet.service.errors import NotFound, ServiceError
 from cartnet.service.job_files import comparison_files, variant_networks
-from cartnet.service.jobs import CompareJob, JobState, JobView, base_network
+from cartnet.service.jobs import (
+    CompareJob,
+    DesignJob,
+    JobKind,
+    JobState,
+    JobView,
+    OptimizeJob,
+    base_network,
+)
 from cartnet.web.events import status_of
 from cartnet.web.page import Page, field_errors, form_values, role_page
 
@@ -36,8 +46,17 @@ AS_IT_IS = "-"
 """The form's value for the network without a scenario."""
 
 
+RESULT_PAGES = {
+    JobKind.COMPARE: "result",
+    JobKind.OPTIMIZE: "plan",
+    JobKind.DESIGN: "design",
+}
+"""The result page of each kind of job, under ``/planner/jobs/{id}/``."""
+
+
 def _defaults() -> dict[str, Any]:
     fields = CompareJob.model_fields
+    design = DesignJob.model_fields
     return {
         "replications": str(fields["replications"].default),
         "seed": str(fields["seed"].default),
@@ -45,6 +64,13 @@ def _defaults() -> dict[str, Any]:
         "warmup_days": f"{fields['warmup_days'].default:g}",
         "scenarios": [],
         "policies": ["earliest"],
+        "optimize_time_limit": f"{OptimizeJob.model_fields['time_limit'].default:g}",
+        "design_instance": design["instance"].default,
+        "design_scale": f"{design['scale'].default:g}",
+        "design_objective": "",
+        "design_time_limit": f"{design['time_limit'].default:g}",
+        "design_simulate": str(design["simulate"].default),
+        "design_seed": str(design["seed"].default),
     }
 
 
@@ -64,9 +90,11 @@ def _change(change: Any) -> tuple[str, str]:
     return change.op.replace("_", " "), detail
 
 
-async def _workspace(
+async def workspace_page(
     page: Page, form: dict[str, Any], errors: dict[str, str], status: int
 ) -> Response:
+    """The workspace with ``form`` values (over the defaults) and ``errors`` by field."""
+    form = {**_defaults(), **form}
     network = base_network(page.ctx)
     return page.render(
         "planner/workspace.html",
@@ -80,13 +108,15 @@ async def _workspace(
         form=form,
         errors=errors,
         max_replications=jobs.MAX_REPLICATIONS,
+        max_time_limit=jobs.MAX_TIME_LIMIT,
+        max_design_replications=jobs.MAX_DESIGN_REPLICATIONS,
     )
 
 
 @router.get("/planner")
 async def workspace(page: Planner) -> Response:
     """Start a comparison; the planner's jobs; the network's scenarios side by side."""
-    return await _workspace(page, _defaults(), {}, 200)
+    return await workspace_page(page, {}, {}, 200)
 
 
 @router.post("/planner/compare")
@@ -111,7 +141,12 @@ async def start_compare(page: Planner) -> Response:
         queued = await page.call(jobs.submit_compare, page.ctx, page.principal, job)
     except (ValidationError, ServiceError) as err:
         shown = {**values, **chosen}
-        return await _workspace(page, shown, field_errors(err), status_of(err))
+        return await workspace_page(page, shown, field_errors(err), status_of(err))
+    return queued_page(page, queued)
+
+
+def queued_page(page: Page, queued: JobView) -> Response:
+    """Wake this server's runner for the new job and go to its page."""
     runner = getattr(page.request.app.state, "jobs", None)
     if runner is not None:
         runner.wake()
@@ -122,7 +157,9 @@ async def start_compare(page: Planner) -> Response:
 async def job_page(page: Planner, job_id: str = JobId) -> Response:
     """The job's progress; it moves on by itself until the job ends."""
     job = await page.call(jobs.get_job, page.ctx, page.principal, job_id)
-    return page.render("planner/job.html", job=job, JobState=JobState)
+    return page.render(
+        "planner/job.html", job=job, JobState=JobState, result_page=RESULT_PAGES[job.kind]
+    )
 
 
 @router.get("/planner/jobs/{job_id}/progress")
@@ -141,15 +178,25 @@ async def cancel(page: Planner, job_id: str = JobId) -> Response:
     return page.redirect(f"/planner/jobs/{job_id}")
 
 
-async def _result(page: Page, job_id: str) -> tuple[JobView, dict[str, Any]]:
+async def job_document(page: Page, job_id: str, kind: JobKind) -> tuple[JobView, dict[str, Any]]:
+    """A finished job of the planner's of this kind and its result (404 for another kind)."""
     job = await page.call(jobs.get_job, page.ctx, page.principal, job_id)
+    if job.kind is not kind:
+        raise NotFound(f"job {job_id} is a {job.kind.value} job, not a {kind.value} job")
     document = await page.call(jobs.job_result, page.ctx, page.principal, job_id)
     return job, document
+
+
+async def _result(page: Page, job_id: str) -> tuple[JobView, dict[str, Any]]:
+    return await job_document(page, job_id, JobKind.COMPARE)
 
 
 @router.get("/planner/jobs/{job_id}/result")
 async def result(page: Planner, job_id: str = JobId) -> Response:
     """The comparison's headline, key figures and figures, as the report shows them."""
+    job = await page.call(jobs.get_job, page.ctx, page.principal, job_id)
+    if job.kind is not JobKind.COMPARE:
+        return page.redirect(f"/planner/jobs/{job_id}/{RESULT_PAGES[job.kind]}")
     job, document = await _result(page, job_id)
     base = base_network(page.ctx)
     run = RunContext(document, variant_networks(base, document))
@@ -176,7 +223,8 @@ async def figure(page: Planner, name: str, job_id: str = JobId) -> Response:
 
 @router.get("/planner/jobs/{job_id}/result.json")
 async def result_json(page: Planner, job_id: str = JobId) -> Response:
-    _, document = await _result(page, job_id)
+    """The result document of any finished job, as the command line writes it."""
+    document = await page.call(jobs.job_result, page.ctx, page.principal, job_id)
     return Response(
         json.dumps(document, indent=1),
         media_type="application/json",

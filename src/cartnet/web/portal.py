@@ -37,6 +37,9 @@ def page_routers() -> list[APIRouter]:
         logistics,
         orders,
         planner,
+        planner_design,
+        planner_network,
+        planner_optimize,
         quality,
         quotas,
         signatures,
@@ -47,7 +50,8 @@ def page_routers() -> list[APIRouter]:
 
     modules = (
         signin, coordinator, center, orders, custody, events, signatures, site, quality,
-        logistics, planner, quotas, tower,
+        logistics, planner, planner_optimize, planner_design, planner_network, quotas,
+        tower,
     )  # fmt: skip
     return [module.router for module in modules]
 
