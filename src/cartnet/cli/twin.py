@@ -122,10 +122,13 @@ KEY_FIGURES = (
     ("ttt.mean", "time to treatment, mean d"),
     ("ttt.p90", "time to treatment, p90 d"),
     ("v2v.mean", "vein-to-vein, mean d"),
+    ("turnaround.mean", "turnaround (apheresis → delivery), mean d"),
+    ("importation.mean", "import testing + QP certification, mean d"),
     ("slot_wait.mean", "waiting for a slot, mean d"),
     ("treated_per_year", "treated per year"),
     ("lost_per_year", "lost while waiting per year"),
     ("lost_share", "share lost"),
+    ("not_infused_share", "apheresed, not infused"),
     ("cross_border_share", "cross-border shipments"),
     ("cost_per_therapy", "lane cost per therapy"),
 )

@@ -6,7 +6,8 @@ calendar: ``lines × 7 / (cycle × open days a week)`` starts a week, spread ove
 open days by cumulative rounding, none on closed days or shutdowns. So over any
 stretch of open days, starts never exceed what the lines can hold (i-SHIPMENT's
 rolling-window capacity, up to rounding). QC lab capacity (releases per day) and
-center apheresis capacity are per day too.
+center apheresis capacity are per day too; a center collects nothing on the days
+its calendar closes.
 
 Quotas hold a number (or a share) of a site's slots over a period for a center,
 a market or a clinical trial; slots a quota holds on a day are released to
@@ -136,6 +137,10 @@ class CapacityCalendar:
         self.apheresis = np.array(
             [[c.apheresis_per_day] * n for c in self.network.treatment_centers], dtype=np.int32
         ).reshape(len(self.center_ids), n)
+        for j, c in enumerate(self.network.treatment_centers):
+            days = self.network.center_days(c.id)
+            if days.closed_weekdays or days.closed_dates or days.shutdowns:
+                self.apheresis[j] *= [days.is_open(self.origin + timedelta(d)) for d in range(n)]
         self.apheresis_booked = np.zeros_like(self.apheresis)
         self.bookings: dict[int, Booking] = {}
         self._ids = itertools.count(1)
@@ -267,6 +272,9 @@ class CapacityCalendar:
         if not self.slot_open_to(site, d, party, t):
             raise CapacityError(f"no free slot at {site} on {start} for this order")
         if not self.apheresis_free(party.center, a):
+            j = self.center_index[party.center]
+            if self.apheresis[j, a] == 0:
+                raise CapacityError(f"{party.center} is closed for apheresis on {apheresis}")
             raise CapacityError(f"apheresis capacity of {party.center} is full on {apheresis}")
         r = self.day(release) if release is not None else None
         if r is not None and not self.qc_free(site, r):
