@@ -28,9 +28,9 @@ keeps the queue lengths, hence the policies' expected-wait estimates, the same.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from bisect import bisect_right
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 
 import numpy as np

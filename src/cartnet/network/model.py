@@ -273,7 +273,9 @@ def _integrity_problems(net: Network) -> Iterator[Problem]:
 
     for country in net.public_holidays:
         if country not in CONTINENT_OF:
-            yield Problem(f"public_holidays.{country}", f"unknown ISO 3166 country code {country!r}")
+            yield Problem(
+                f"public_holidays.{country}", f"unknown ISO 3166 country code {country!r}"
+            )
     for i, m in enumerate(net.markets):
         step = m.importation
         if step is None:
@@ -291,7 +293,9 @@ def _integrity_problems(net: Network) -> Iterator[Problem]:
                 )
         for j, country in enumerate(step.waived_for):
             if country not in CONTINENT_OF:
-                yield Problem(f"{path}.waived_for[{j}]", f"unknown ISO 3166 country code {country!r}")
+                yield Problem(
+                    f"{path}.waived_for[{j}]", f"unknown ISO 3166 country code {country!r}"
+                )
             elif country in m.countries:
                 yield Problem(
                     f"{path}.waived_for[{j}]",
