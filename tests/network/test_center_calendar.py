@@ -114,3 +114,17 @@ def test_every_reference_center_has_its_countrys_holidays(kymriah: Network) -> N
         assert days.closed_dates, center.id
         if center.country not in ("CN", "JP"):
             assert not days.is_open(christmas), center.id
+
+
+def test_open_days_agrees_with_is_open_day_by_day(kymriah: Network, example: Network) -> None:
+    """The vectorised mask the twin and the capacity calendar use is ``is_open`` per day."""
+    start = date(2020, 7, 30)
+    for center in ("charite-berlin", "dana-farber", "ncc-tokyo"):
+        days = kymriah.center_days(center)
+        mask = days.open_days(start, 700)
+        assert mask.tolist() == [days.is_open(start + timedelta(d)) for d in range(700)]
+    for site in (kymriah.site("leipzig").calendar, example.site("leiden").calendar):
+        assert site.shutdowns or site.closed_dates
+        assert site.open_days(start, 800).tolist() == [
+            site.is_open(start + timedelta(d)) for d in range(800)
+        ]

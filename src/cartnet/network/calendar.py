@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from functools import cached_property
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
 
@@ -80,6 +81,26 @@ class WorkingCalendar(BaseModel):
         if day in self.closed_dates:
             return False
         return not any(s.start <= day <= s.end for s in self.shutdowns)
+
+    @property
+    def always_open(self) -> bool:
+        return not (self.closed_weekdays or self.closed_dates or self.shutdowns)
+
+    def open_days(self, start: date, days: int) -> np.ndarray:
+        """Boolean per day from ``start``: ``is_open`` for ``days`` days, computed at once.
+
+        >>> WorkingCalendar(closed_weekdays=["sat", "sun"]).open_days(date(2021, 1, 1), 4)
+        array([ True, False, False,  True])
+        """
+        weekday = (start.weekday() + np.arange(days)) % 7
+        mask: np.ndarray = ~np.isin(weekday, list(self._closed_numbers))
+        for d in self.closed_dates:
+            i = (d - start).days
+            if 0 <= i < days:
+                mask[i] = False
+        for s in self.shutdowns:
+            mask[max(0, (s.start - start).days) : max(0, (s.end - start).days + 1)] = False
+        return mask
 
     def next_open(self, day: date) -> date:
         """The first day on or after ``day`` when a batch may start."""

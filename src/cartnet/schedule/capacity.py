@@ -139,8 +139,8 @@ class CapacityCalendar:
         ).reshape(len(self.center_ids), n)
         for j, c in enumerate(self.network.treatment_centers):
             days = self.network.center_days(c.id)
-            if days.closed_weekdays or days.closed_dates or days.shutdowns:
-                self.apheresis[j] *= [days.is_open(self.origin + timedelta(d)) for d in range(n)]
+            if not days.always_open:
+                self.apheresis[j] *= days.open_days(self.origin, n)
         self.apheresis_booked = np.zeros_like(self.apheresis)
         self.bookings: dict[int, Booking] = {}
         self._ids = itertools.count(1)

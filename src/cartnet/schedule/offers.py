@@ -344,13 +344,11 @@ class OfferPlanner:
             cal, days = self.calendar, self.network.center_days(center)
             n = cal.days + self.horizon_days + 60  # chains may end beyond the calendar
             found = np.arange(n, dtype=np.int64)
-            if days.closed_weekdays or days.closed_dates or days.shutdowns:
-                is_open = np.array([days.is_open(cal.date_of(d)) for d in range(n)])
-                nxt = n - 1
-                for d in range(n - 1, -1, -1):
-                    if is_open[d]:
-                        nxt = d
-                    found[d] = nxt
+            if not days.always_open:
+                is_open = days.open_days(cal.origin, n)
+                # the first open day at or after each day: a reversed running minimum
+                nxt = np.where(is_open, found, n - 1)
+                found = np.minimum.accumulate(nxt[::-1])[::-1]
             self._infusion[center] = found
         return found
 

@@ -360,12 +360,9 @@ class Plan:
         """Per center, whether each day is open for apheresis and infusion (None: every day)."""
         for c in network.treatment_centers:
             cal = network.center_days(c.id)
-            if cal.closed_weekdays or cal.closed_dates or cal.shutdowns:
-                self.center_open[c.id] = [
-                    cal.is_open(self.start + timedelta(days=d)) for d in range(days)
-                ]
-            else:
-                self.center_open[c.id] = None
+            self.center_open[c.id] = (
+                None if cal.always_open else cal.open_days(self.start, days).tolist()
+            )
         self.streams = demand_streams(network)
         cuts = {0}
         for s in network.sites:
