@@ -625,7 +625,12 @@ class _Replay:
             o.id,
             NewShipment(direction="to_center", courier="Cryoport", tracking=self._tracking(o, 2)),
         ).id
-        yield _at(plan.release, 15.0, site_zone)
+        handover_at = _at(plan.release, 15.0, site_zone)
+        if o.hold is OrderState.SHIPPED_TO_CENTER:
+            # held in transit: handed over late enough that it is not yet overdue now (center
+            # calendars and import steps move the planned release by a day or two)
+            handover_at = max(handover_at, self.end - timedelta(hours=12))
+        yield handover_at
         handover = self.clock.moment
         self._custody(
             o, operator, CustodyStep.HANDOVER_TO_COURIER_RETURN, "Shipping, cryo store", -188.0
@@ -633,7 +638,11 @@ class _Replay:
         if o.hold is OrderState.SHIPPED_TO_CENTER:
             return
 
-        yield _at(plan.delivery, 10.0, center_zone)
+        # the courier arrives on the planned day, or sooner: never later than the tower's
+        # expected arrival (handover + the route's mean days) plus two hours
+        route = self.ctx.network.delivery_route(plan.site, o.center)
+        due = handover + timedelta(days=route.mean_days, hours=2)
+        yield max(handover, min(_at(plan.delivery, 10.0, center_zone), due))
         self._custody(o, coordinator, CustodyStep.RECEIPT_AT_CENTER, "Cell therapy lab", -185.0)
         yield self.clock.moment + timedelta(hours=1)
         self._logger_file(o, logistics, o.to_center, handover, False, site_zone)
