@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import ConsoleMessage, Dialog, Page, Response
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Response
 from tests.api.conftest import PASSWORD, make_users
 
 from cartnet.service.context import ServiceContext
@@ -93,6 +93,13 @@ def live_server(folder: Path) -> Iterator[LiveServer]:
         "CARTNET_SIGNING_KEY": keys["signing_key"],
         "XDG_DATA_HOME": str(folder / "data"),
     }
+    with serving(env) as (url, process):
+        yield LiveServer(url, database_url, env, process)
+
+
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``cartnet serve`` on a free loopback port with ``env``, once it answers; stopped after."""
     port = free_port()
     process = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--log-level", "warning"],
@@ -114,13 +121,23 @@ def live_server(folder: Path) -> Iterator[LiveServer]:
             raise RuntimeError(f"cartnet serve did not start: {err.decode(errors='replace')}")
         time.sleep(0.2)
     try:
-        yield LiveServer(url, database_url, env, process)
+        yield url, process
     finally:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def watched_context(browser: Browser, url: str, shots: Path) -> Iterator[Watched]:
+    """A fresh browser context (no cookies) whose pages are watched; none may misbehave."""
+    context = browser.new_context(base_url=url)
+    watched = Watched(context.new_page(), url, shots=shots)
+    yield watched
+    context.close()
+    assert watched.problems == [], "\n".join(watched.problems)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 from tests.api.conftest import PASSWORD
-from tests.web.browser import LiveServer, Watched, live_server
+from tests.web.browser import LiveServer, Watched, live_server, watched_context
 
 ROLE_HOMES = {
     "coordinator": ("/center", "My center"),
@@ -33,11 +33,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture
 def web(browser: Browser, server: LiveServer, tmp_path: Path) -> Iterator[Watched]:
     """A fresh browser context (no cookies) whose pages are watched for errors."""
-    context = browser.new_context(base_url=server.url)
-    watched = Watched(context.new_page(), server.url, shots=tmp_path)
-    yield watched
-    context.close()
-    assert watched.problems == [], "\n".join(watched.problems)
+    with watched_context(browser, server.url, tmp_path) as watched:
+        yield watched
 
 
 def test_every_role_logs_in_to_its_home_page(web: Watched) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
-from tests.web.browser import LiveServer, Watched, live_server
+from tests.web.browser import LiveServer, Watched, live_server, watched_context
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +22,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def web(browser: Browser, server: LiveServer, tmp_path: Path) -> Iterator[Watched]:
-    context = browser.new_context(base_url=server.url)
-    watched = Watched(context.new_page(), server.url, shots=tmp_path)
-    yield watched
-    context.close()
-    assert watched.problems == [], "\n".join(watched.problems)
+    """A fresh browser context (no cookies) whose pages are watched for errors."""
+    with watched_context(browser, server.url, tmp_path) as watched:
+        yield watched
 
 
 def test_a_planner_compares_the_2020_scenarios_in_the_browser(web: Watched) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 
 import pytest
@@ -84,6 +84,23 @@ def test_a_shipment_is_overdue_after_the_lane_transit_and_the_grace() -> None:
     (note,) = risks_of(overdue, KYMRIAH, SETTINGS, NOW)
     assert note.risk is Risk.SHIPMENT_OVERDUE and "(Cryo)" in note.detail
     assert note.risk.actor.value == "logistics"
+
+
+def test_a_shipment_planned_for_a_later_day_is_not_overdue_before_that_day_ends() -> None:
+    leg = KYMRIAH.lane("morris-plains", "dana-farber").mean_days
+    handed = NOW - timedelta(days=leg, hours=13)
+    plan = {"delivery": NOW.date()}
+    booked_for_today = order(OrderState.SHIPPED_TO_CENTER, handed, plan=plan)
+    midnight = datetime.combine(NOW.date() + timedelta(days=1), time(0, 0), tzinfo=UTC)
+    assert expected_arrival(KYMRIAH, booked_for_today) == midnight
+    assert kinds(booked_for_today) == []
+    later = midnight + timedelta(hours=12, minutes=1)
+    assert Risk.SHIPMENT_OVERDUE in [
+        n.risk for n in risks_of(booked_for_today, KYMRIAH, SETTINGS, later)
+    ]
+    plan_to_site = {"start": NOW.date() + timedelta(days=2)}
+    inbound = order(OrderState.SHIPPED_TO_SITE, NOW - timedelta(days=9), plan=plan_to_site)
+    assert expected_arrival(KYMRIAH, inbound) == midnight + timedelta(days=1)
 
 
 @pytest.mark.parametrize(("hours_ago", "at_risk"), [(35, False), (36.5, True), (50, True)])

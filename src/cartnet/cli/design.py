@@ -12,10 +12,10 @@ from rich.table import Table
 
 from cartnet.cli.common import err, fail, out, print_json
 from cartnet.design.model import DesignFileError, DesignInput, load_design
+from cartnet.design.service_level import Iteration, ServiceLevelResult
 from cartnet.design.solve import DesignResult, solve_design
 from cartnet.fielderrors import field_message
 from cartnet.network import NetworkError, NetworkFileError
-from cartnet.twin.settings import TwinSettings
 
 BUILTIN = re.compile(r"^(ishipment-(?P<n>\d+)|kymriah-2020-x(?P<g>\d+(\.\d+)?))$")
 """Built-in instances: ``ishipment-500`` (patients a year), ``kymriah-2020-x2`` (growth)."""
@@ -91,6 +91,67 @@ def _print_check(rows: list[dict[str, Any]], labels: list[str], n: int) -> None:
     out.print(t)
 
 
+def _progress(it: Iteration) -> None:
+    figures = ", ".join(f"{k}: {_ci(v)}" for k, v in it.figures.items())
+    err.print(
+        f"iteration {it.number}: {it.status}, {figures}, "
+        f"{'met' if it.met else 'missed'} ({it.seconds:.1f} s)",
+        highlight=False,
+    )
+
+
+def _ci(e: dict[str, Any]) -> str:
+    if not e or e.get("mean") is None:
+        return "–"
+    return f"{e['mean']:,.2f} [{e.get('ci_low', 0):,.2f}, {e.get('ci_high', 0):,.2f}]"
+
+
+def _print_flags(flags: list[dict[str, Any]]) -> None:
+    if not flags:
+        out.print("The twin agrees with the model on every figure the model gives.")
+        return
+    t = Table(title="Where the twin contradicts the model", title_justify="left")
+    for col in ("figure", "model", "twin mean", "95 % interval", "tolerance"):
+        t.add_column(col, justify="left" if col == "figure" else "right")
+    for f in flags:
+        t.add_row(
+            f["figure"],
+            f"{f['model']:,.2f}",
+            f"{f['twin']:,.2f}",
+            f"{f['ci_low'] or 0:,.2f} – {f['ci_high'] or 0:,.2f}",
+            f"± {f['tolerance']:,.2f}",
+        )
+    out.print(t)
+
+
+def _print_loop(loop: ServiceLevelResult) -> None:
+    t = Table(
+        title=f"Service level {', '.join(x.text for x in loop.targets)}: iterations",
+        title_justify="left",
+    )
+    cols = ("#", "caps (≥ safety lines)", "lines", "cost/therapy")
+    for col in (*cols, *[x.text for x in loop.targets], "met"):
+        t.add_column(col, justify="left" if col in cols[1:3] else "right")
+    for it in loop.iterations:
+        caps = it.caps_text()
+        lines = ", ".join(f"{k} {v}" for k, v in it.lines.items())
+        cost = "–" if it.cost_per_therapy is None else f"{it.cost_per_therapy:,.0f}"
+        t.add_row(
+            str(it.number),
+            caps,
+            lines,
+            cost,
+            *[_ci(it.figures.get(x.text, {})) for x in loop.targets],
+            "yes" if it.met else "no",
+        )
+    out.print(t)
+    for it in loop.iterations:
+        for note in it.notes:
+            out.print(f"after iteration {it.number}: {note}; undone", highlight=False)
+    verdict = "[bold green]met[/]" if loop.met else "[bold red]NOT MET[/]"
+    out.print(f"Service level {verdict}: {loop.reason}", highlight=False)
+
+
 def design(
     design_file: Annotated[
         str,
@@ -112,52 +173,103 @@ def design(
     simulate: Annotated[
         int, typer.Option("--simulate", min=0, help="Check the design with N twin replications.")
     ] = 0,
-    sim_horizon_days: Annotated[
-        float, typer.Option("--sim-horizon-days", help="Simulated days of the twin check.")
-    ] = 365.0,
+    warmup_days: Annotated[
+        float,
+        typer.Option(
+            "--warmup-days",
+            min=0,
+            max=365,
+            help="Days the twin runs before the model's horizon (it measures the horizon).",
+        ),
+    ] = 90.0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the twin check.")] = 2020,
+    service_level: Annotated[
+        str | None,
+        typer.Option(
+            "--service-level",
+            help="Targets the twin must confirm, e.g. 'p90_ttt<=30' or "
+            "'mean_ttt<=25,lost_share<=8%'; caps site utilization until met.",
+        ),
+    ] = None,
+    iterations: Annotated[
+        int, typer.Option("--iterations", min=1, help="Most solve-and-simulate iterations.")
+    ] = 8,
+    budget_seconds: Annotated[
+        float | None,
+        typer.Option("--budget-seconds", min=1, help="Wall time the service-level loop may use."),
+    ] = None,
 ) -> None:
     """Choose which sites to open or expand, at which size, and where patients go."""
     if objective is not None and objective not in ("cost", "time"):
         fail(f"--objective: {objective!r} is not cost or time")
     if report is not None and report.suffix.lower() != ".html":
         fail(f"--report {report}: the report is an .html file")
-    d = _design(design_file)
-    try:
-        result = solve_design(d, objective=objective, time_limit=time_limit)
-    except ValueError as e:
-        fail(str(e))
-    check = None
-    if simulate and result.sites:
-        from cartnet.design.twin_check import twin_check
+    targets = None
+    if service_level is not None:
+        from cartnet.design.service_level import parse_targets
 
         try:
-            settings = TwinSettings(
-                horizon_days=sim_horizon_days,
-                warmup_days=min(90.0, sim_horizon_days / 4),
-                apheresis_days=d.durations.apheresis_days,
+            targets = parse_targets(service_level)
+        except ValueError as e:
+            fail(str(e))
+    d = _design(design_file)
+    from cartnet.design.twin_check import check_settings, twin_check
+
+    try:
+        settings = check_settings(d, warmup_days)
+    except (ValueError, ValidationError, NetworkError, NetworkFileError) as e:
+        fail(f"the twin check cannot run: {e}")
+    loop = None
+    check = None
+    try:
+        if targets is not None:
+            from cartnet.design.service_level import meet_service_level
+
+            loop = meet_service_level(
+                d,
+                targets,
+                replications=simulate or 10,
+                seed=seed,
+                settings=settings,
+                max_iterations=iterations,
+                seconds=budget_seconds,
+                time_limit=time_limit,
+                objective=objective,
+                progress=None if as_json else _progress,
             )
-            check = twin_check(d, result, replications=simulate, seed=seed, settings=settings)
-        except ValidationError as e:
-            fail("; ".join(field_message(x) for x in e.errors()))
-        except (ValueError, KeyError, NetworkError, NetworkFileError) as e:
-            fail(f"the twin check cannot run: {e}")
+            d, result = loop.design, loop.result
+        else:
+            result = solve_design(d, objective=objective, time_limit=time_limit)
+        if (simulate or loop is not None) and result.sites:
+            check = twin_check(d, result, replications=simulate or 10, seed=seed, settings=settings)
+    except ValidationError as e:
+        fail("; ".join(field_message(x) for x in e.errors()))
+    except (KeyError, NetworkError, NetworkFileError) as e:
+        fail(f"the twin check cannot run: {e}")
+    except ValueError as e:
+        fail(str(e))
     if report is not None:
         from cartnet.report.design_report import write_design_report
 
-        write_design_report(d, result, check, report)
+        write_design_report(d, result, check, report, loop)
         err.print(f"report written to {report}", highlight=False)
     if as_json:
         payload = result.as_dict()
         payload["twin_check"] = None if check is None else check.as_dict()
+        payload["service_level"] = None if loop is None else loop.as_dict()
         print_json(payload)
     else:
         _print(result)
         if check is not None:
             labels = [v["label"] for v in check.document["variants"]]
             _print_check(check.rows, labels, check.document["replications"])
+            _print_flags(check.flags)
+        if loop is not None:
+            _print_loop(loop)
     if not result.solved:
         fail(
             f"no design: {result.status}",
             result.explanation or [f"solver status: {result.solver_status}"],
         )
+    if loop is not None and not loop.met:
+        fail(f"service level {loop.reason}")

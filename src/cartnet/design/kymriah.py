@@ -16,8 +16,9 @@ result):
 * demand is aggregated per market: one demand node per market at the
   demand-weighted centroid of its centers, with the demand-weighted mean lane
   days (rounded up) and cost to each site; commercial and clinical patients of a
-  market are pooled and may use any site approved (commercially or clinically)
-  for that market on the reference date;
+  market are pooled and may use a site from the day (counted from the reference
+  date) its approval for the market's largest stream (the commercial one, where
+  there is one) comes into force, as the twin does for that stream;
 * size options: current lines, +25 %, +50 % and +100 % (rounded up);
 * fixed cost USD 0.6 M per existing line-year and 1.0 M per added line-year;
 * one transport mode (the network's courier lane);
@@ -31,6 +32,7 @@ result):
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -47,7 +49,9 @@ V2V_CAP_DAYS = 30
 
 ASSUMPTIONS = (
     "demand aggregated per market at the demand-weighted centroid of its centers, with "
-    "demand-weighted mean lane days (rounded up) and cost to each site",
+    "demand-weighted mean lane days (rounded up) and cost to each site; a market's pooled "
+    "patients may use a site from the day its approval for the market's largest stream "
+    "comes into force",
     "size options: current lines, +25 %, +50 %, +100 % (rounded up)",
     "fixed cost USD 0.6 M per existing line-year, 1.0 M per added line-year",
     "one transport mode: the network's courier lane",
@@ -57,15 +61,28 @@ ASSUMPTIONS = (
 )
 
 
-def _eligible(network: Network, market: str) -> list[str]:
-    """Sites that may make the product for any patient of ``market`` on the reference date."""
-    on = network.reference_date
-    found: list[str] = []
+def _approval_days(network: Network, market: str, horizon_days: int) -> dict[str, int]:
+    """First day of the horizon each site may serve the market's largest demand stream.
+
+    The twin checks a patient's site against the approvals in force on the day the
+    patient is booked; the model pools a market's streams, so it counts a site for
+    the pool from the day it may serve the stream with the most patients (the
+    commercial one, where there is one). Sites never approved within the horizon
+    are left out.
+    """
+    streams: dict[tuple[str, str, str | None], float] = {}
     for c in network.centers_in(market):
         for dmd in c.demand:
-            for s in network.eligible_sites(dmd.product, market, dmd.scope, on, dmd.trial):
-                if s.id not in found:
-                    found.append(s.id)
+            key = (dmd.product, dmd.scope.value, dmd.trial)
+            streams[key] = streams.get(key, 0.0) + dmd.patients_per_year
+    if not streams:
+        return {}
+    product, scope, trial = max(streams, key=lambda k: (streams[k], k[1] == "commercial"))
+    found: dict[str, int] = {}
+    for day in range(horizon_days):
+        on = network.reference_date + timedelta(days=day)
+        for s in network.eligible_sites(product, market, scope, on, trial):
+            found.setdefault(s.id, day)
     return found
 
 
@@ -77,6 +94,7 @@ def kymriah_data(
     markets: list[dict[str, Any]] = []
     lanes: list[dict[str, Any]] = []
     approved: dict[str, list[str]] = {s.id: [] for s in net.sites}
+    approved_from: dict[str, dict[str, int]] = {s.id: {} for s in net.sites}
     for m in net.markets:
         centers = [c for c in net.centers_in(m.id) if c.demand]
         demand = np.array([sum(d.patients_per_year for d in c.demand) for c in centers])
@@ -98,8 +116,10 @@ def kymriah_data(
                 "assumption": f"{ASSUMPTIONS[0]}; demand × {growth:g}",
             }
         )
-        for sid in _eligible(net, m.id):
+        for sid, day in _approval_days(net, m.id, horizon_days).items():
             approved[sid].append(m.id)
+            if day > 0:
+                approved_from[sid][m.id] = day
             out_days = [net.lane(c.id, sid).mean_days for c in centers]
             back_days = [net.lane(sid, c.id).mean_days for c in centers]
             cost = [net.lane(c.id, sid).cost for c in centers]
@@ -128,6 +148,7 @@ def kymriah_data(
                 "lon": s.lon,
                 "must_open": True,
                 "markets": approved[s.id],
+                "approved_from": approved_from[s.id],
                 "network_site": s.id,
                 "manufacturing_days": math.ceil(s.manufacturing.mean - 1e-9),
                 "qc_days": math.ceil(s.qc.mean - 1e-9),

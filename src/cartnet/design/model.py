@@ -75,6 +75,14 @@ class Candidate(_Noted):
     must_open: bool = False
     markets: list[Identifier] | None = None
     """Markets the site is (or will be) approved for; None: every market."""
+    approved_from: dict[Identifier, Annotated[int, Field(ge=0)]] = {}
+    """Day of the horizon from which the site may serve a market (absent: from day 0).
+
+    A patient of that market arriving earlier cannot be routed to the site, as the
+    twin refuses a site whose approval is not yet in force."""
+    utilization_cap: Annotated[float, Field(gt=0, le=1)] = 1.0
+    """Share of the site's lines the plan may fill in any window: headroom for the
+    variability the deterministic model does not see (set by ``--service-level``)."""
     manufacturing_days: Annotated[int, Field(ge=1)] | None = None
     qc_days: Days | None = None
     network_site: Identifier | None = None
@@ -198,6 +206,10 @@ class DesignInput(_Noted):
     def cycle_days(self, c: Candidate) -> int:
         return self.durations.cycle_days or self.manufacturing_days(c)
 
+    def first_day(self, c: Candidate, market: str) -> int:
+        """First arrival day a patient of ``market`` may be routed to ``c`` (its approval)."""
+        return c.approved_from.get(market, 0)
+
     def daily_arrivals(self, center: Center) -> np.ndarray:
         """Patients arriving on each day 0..horizon−1.
 
@@ -282,6 +294,15 @@ def design_problems(d: DesignInput) -> list[tuple[str, str]]:
         for j, m in enumerate(cand.markets or []):
             if m not in markets:
                 found.append((f"candidates[{i}].markets[{j}]", f"no center is in market {m!r}"))
+        for m in cand.approved_from:
+            if m not in markets:
+                found.append(
+                    (f"candidates[{i}].approved_from.{m}", f"no center is in market {m!r}")
+                )
+            elif cand.markets is not None and m not in cand.markets:
+                found.append(
+                    (f"candidates[{i}].approved_from.{m}", f"market {m!r} is not in the markets")
+                )
     for i, c in enumerate(d.centers):
         if c.arrivals is not None and len(c.arrivals) > d.horizon_days:
             found.append(

@@ -18,14 +18,17 @@ column, so the cap is enforced by construction (and a slow mode drops out)::
     minimise   Σ F_jk·H/365·y[j,k] + Σ (T_out + T_back + V_j)·x + (materials + QC)·N
            or  Σ v·x  (total vein-to-vein days; the mean is that / N)
     s.t.       Σ_{j,r,w} x[c,j,r,t,w] = a[c,t]                        each center-day
-               Σ_{x at j with s ∈ [d−C_j+1, d]} b·x ≤ Σ_k lines_k·y[j,k]  each site, day d
+               Σ_{x at j with s ∈ [d−C_j+1, d]} b·x ≤ u_j·Σ_k lines_k·y[j,k]  each site, day d
                Σ_{r,w} x[c,j,r,t,w] ≤ a[c,t]·Σ_k y[j,k]               each c, j, t (tightening)
                Σ_k y[j,k] ≤ 1      (= 1 for a site that must stay open)
                Σ_{j,k} y[j,k] ≤ max_sites                              optional
                total cost ≤ budget_per_therapy · N                     time objective only
 
 ``b`` is batches per patient (re-manufacture after failures), ``F_jk`` a size's
-yearly fixed cost, scaled to the ``H``-day horizon. A center-day with ``a``
+yearly fixed cost, scaled to the ``H``-day horizon, ``u_j`` the site's utilization
+cap (1 unless a service level asks for headroom, see ``service_level``). A site
+approved for a market only from day ``f`` (``approved_from``) gets columns for
+that market's patients arriving on day ``f`` or later only. A center-day with ``a``
 patients is one row whatever ``a`` is, so the model grows with centers × days,
 not with patients: the i-SHIPMENT class at 3,000 patients a year has ~9,000
 flow columns and 18 binaries. The third row family is implied by the capacity
@@ -44,6 +47,7 @@ is below it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -53,7 +57,7 @@ import highspy
 import numpy as np
 
 from cartnet.design.model import Candidate, Center, DesignInput, check_design, km_between
-from cartnet.schedule.solver import new_highs
+from cartnet.highs import new_highs
 
 _INF = highspy.kHighsInf
 
@@ -405,9 +409,11 @@ def _build(
     slack = np.array([r.slack_days for r in rs], dtype=np.int64)
     v2v = np.array([r.v2v_days for r in rs], dtype=np.int64)
     ship = np.array([r.shipping_cost for r in rs])
+    first_day = np.array([_first(d, r) for r in rs], dtype=np.int64)
     xr_list, xt_list, xw_list = [], [], []
     for ri in range(len(rs)):
         days = np.flatnonzero(arrivals[route_center[ri]] > 0)
+        days = days[days >= first_day[ri]]
         waits = np.arange(slack[ri] + 1)
         xr_list.append(np.full(days.size * waits.size, ri, dtype=np.int64))
         xt_list.append(np.repeat(days, waits.size))
@@ -480,7 +486,7 @@ def _build(
         sizes = np.flatnonzero(open_site == j)
         rr = np.repeat(cap_first[j] + np.arange(n_days), sizes.size)
         cc = np.tile(sizes, n_days)
-        m.add(rr, cc, -lines[cc])
+        m.add(rr, cc, -lines[cc] * d.candidates[j].utilization_cap)
     # linking rows (c, j, t): Σ x ≤ a[c,t] Σ_k y[j,k]
     key = (x_center * n_j + x_site) * horizon + x_day
     uniq, inverse = np.unique(key, return_inverse=True)
@@ -596,14 +602,16 @@ def _pooled_lines(
     if not use:
         return 0.0
     cycle = min(d.cycle_days(d.candidates[j]) for j in use)
-    delays = sorted({(r.center, r.lead_days) for r in rs if r.site in use})
+    delays = sorted({(r.center, r.lead_days, _first(d, r)) for r in rs if r.site in use})
     if not delays:
         return 0.0
-    dc = np.array([c for c, _ in delays], dtype=np.int64)
-    dl = np.array([lag for _, lag in delays], dtype=np.int64)
+    dc = np.array([c for c, _, _ in delays], dtype=np.int64)
+    dl = np.array([lag for _, lag, _ in delays], dtype=np.int64)
+    df = np.array([f for _, _, f in delays], dtype=np.int64)
     cols_d, cols_t = [], []
     for i in range(dc.size):
         days = np.flatnonzero(arrivals[dc[i]] > 0)
+        days = days[days >= df[i]]
         cols_d.append(np.full(days.size, i))
         cols_t.append(days)
     if not any(x.size for x in cols_d):
@@ -661,29 +669,47 @@ SITE_GROUPS_LIMIT = 128
 
 def _site_groups(
     d: DesignInput, rs: list[Route], arrivals: np.ndarray
-) -> list[tuple[set[int], set[int]]]:
-    """(sites T, centers that may only use sites of T) for unions T of centers' site sets.
+) -> list[tuple[set[int], np.ndarray]]:
+    """(sites T, center-days that may only use sites of T) for unions T of reach sets.
 
-    Hall's condition for capacity: the centers whose every route leads into T must
-    fit into T's lines. All of T's unions are tried up to ``SITE_GROUPS_LIMIT``
+    Hall's condition for capacity: the patients whose every route leads into T must
+    fit into T's lines. A center's reach is taken per run of days with the same
+    approvals in force. All of T's unions are tried up to ``SITE_GROUPS_LIMIT``
     (kymriah-2020: a few dozen; one for a network where every center may use
     every site).
     """
-    reach: dict[int, frozenset[int]] = {}
+    # a center's reach changes on the days approvals start: one reach per segment
+    firsts: dict[int, dict[int, int]] = {}
     for r in rs:
         if arrivals[r.center].sum() > 0:
-            reach[r.center] = reach.get(r.center, frozenset()) | {r.site}
-    groups: set[frozenset[int]] = set(reach.values())
+            here = firsts.setdefault(r.center, {})
+            here[r.site] = min(here.get(r.site, 1 << 30), _first(d, r))
+    reach: dict[tuple[int, int, int], frozenset[int]] = {}
+    horizon = arrivals.shape[1]
+    for c, sites in firsts.items():
+        cuts = sorted({f for f in sites.values() if f < horizon} | {0, horizon})
+        for a, b in itertools.pairwise(cuts):
+            if arrivals[c, a:b].sum() > 0:
+                reach[(c, a, b)] = frozenset(j for j, f in sites.items() if f <= a)
+    groups: set[frozenset[int]] = {g for g in reach.values() if g}
     frontier = set(groups)
     while frontier and len(groups) < SITE_GROUPS_LIMIT:
-        new = {a | b for a in frontier for b in reach.values()} - groups
+        new = {a | b for a in frontier for b in reach.values() if b} - groups
         groups |= new
         frontier = new
     out = []
     for t in sorted(groups, key=lambda g: (len(g), sorted(g)))[:SITE_GROUPS_LIMIT]:
-        centers = {c for c, sites in reach.items() if sites <= t}
-        out.append((set(t), centers))
+        mask = np.zeros(arrivals.shape, dtype=bool)
+        for (c, a, b), sites_ in reach.items():
+            if sites_ <= t:
+                mask[c, a:b] = True
+        out.append((set(t), mask))
     return out
+
+
+def _first(d: DesignInput, r: Route) -> int:
+    """First arrival day route ``r`` may take (its site's approval for the center's market)."""
+    return d.first_day(d.candidates[r.site], d.centers[r.center].market)
 
 
 @dataclass
@@ -730,15 +756,15 @@ def _enumerate(
     for j, cand in enumerate(d.candidates):
         for k, size in enumerate(cand.sizes):
             fixed_of[j, k] = size.fixed_cost(d.horizon_days)
-            lines_of[j, k] = size.lines
+            lines_of[j, k] = size.lines * cand.utilization_cap
     is_open = combos >= 0
     idx = np.where(is_open, combos, fixed_of.shape[1] - 1)  # last column: zeros (closed)
     fixed = fixed_of[np.arange(n_j), idx].sum(axis=1)
     lines = lines_of[np.arange(n_j), idx].sum(axis=1)
     keep = np.ones(len(combos), dtype=bool)
     per_site = lines_of[np.arange(n_j), idx]
-    for sites, centers in _site_groups(d, rs, arrivals):
-        need = _pooled_lines(d, [r for r in rs if r.center in centers], arrivals, sites)
+    for sites, only in _site_groups(d, rs, arrivals):
+        need = _pooled_lines(d, rs, np.where(only, arrivals, 0.0), sites)
         mask = np.zeros(n_j, dtype=bool)
         mask[list(sites)] = True
         keep &= per_site[:, mask].sum(axis=1) >= need - 1e-6

@@ -2,8 +2,9 @@
 
 Sections: the solver's verdict (status, objective, bound, gap, time), the chosen
 sites on a map with the allocation as flow lines, the cost per therapy by kind,
-line use per site and day, and, when the design was simulated, the twin's
-figures beside the model's.
+line use per site and day, the service-level iterations when targets were set,
+and, when the design was simulated, the twin's figures beside the model's with
+the figures where the two disagree.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cartnet.design.model import DesignInput
+from cartnet.design.service_level import ServiceLevelResult
 from cartnet.design.solve import DesignResult
 from cartnet.design.twin_check import TwinCheck, design_networks
 from cartnet.report.html import Figures, esc
@@ -157,8 +159,72 @@ def _twin(check: TwinCheck | None) -> str:
     )
 
 
+def _flags(check: TwinCheck | None) -> str:
+    if check is None:
+        return ""
+    if not check.flags:
+        return "<p class='note'>The twin agrees with the model on every figure the model gives.</p>"
+    head = "<tr><th>figure</th><th>model</th><th>twin mean</th><th>95 % interval</th>"
+    head += "<th>tolerance</th></tr>"
+    body = "".join(
+        f"<tr><td>{esc(f['figure'])}</td><td>{_num(f['model'], 2)}</td>"
+        f"<td>{_num(f['twin'], 2)}</td><td>{_num(f['ci_low'], 2)} – {_num(f['ci_high'], 2)}</td>"
+        f"<td>± {_num(f['tolerance'], 2)}</td></tr>"
+        for f in check.flags
+    )
+    return (
+        "<h3 class='warn'>Where the twin contradicts the model</h3><p class='note'>The model "
+        "plans no slot wait and no loss; a figure is flagged when the model's value lies "
+        f"outside the twin's interval widened by the tolerance.</p><table>{head}{body}</table>"
+    )
+
+
+def _loop(loop: ServiceLevelResult | None) -> str:
+    if loop is None:
+        return ""
+    targets = [t.text for t in loop.targets]
+    head = "<tr><th>#</th><th>utilization caps (≥ safety lines)</th><th>lines</th>"
+    head += "<th>cost per therapy</th>"
+    head += "".join(f"<th>{esc(t)} (mean [95 % CI])</th>" for t in targets) + "<th>met</th></tr>"
+    body = ""
+    for it in loop.iterations:
+        caps = it.caps_text()
+        lines = ", ".join(f"{k} {v}" for k, v in it.lines.items())
+        cells = ""
+        for t in targets:
+            e = it.figures.get(t) or {}
+            cells += (
+                f"<td>{_num(e.get('mean'), 2)} [{_num(e.get('ci_low'), 2)}, "
+                f"{_num(e.get('ci_high'), 2)}]</td>"
+            )
+        body += (
+            f"<tr><td>{it.number}</td><td>{esc(caps)}</td><td>{esc(lines)}</td>"
+            f"<td>{_num(it.cost_per_therapy, 0)}</td>{cells}"
+            f"<td>{'yes' if it.met else 'no'}</td></tr>"
+        )
+    for it in loop.iterations:
+        for note in it.notes:
+            body += (
+                f"<tr><td colspan='99' class='warn'>after {it.number}: {esc(note)}; "
+                "undone</td></tr>"
+            )
+    verdict = "met" if loop.met else "NOT MET"
+    cls = "note" if loop.met else "warn"
+    return (
+        f"<h2>Service level: {esc(', '.join(targets))}</h2>"
+        f"<p class='{cls}'><b>{verdict}</b>: {esc(loop.reason)}</p>"
+        "<p class='note'>Each iteration solves the design with the utilization caps shown "
+        "and runs the twin on the same random numbers; a target is met when the upper end "
+        f"of the twin's 95 % interval is within it.</p><table>{head}{body}</table>"
+    )
+
+
 def write_design_report(
-    design: DesignInput, result: DesignResult, check: TwinCheck | None, out: Path
+    design: DesignInput,
+    result: DesignResult,
+    check: TwinCheck | None,
+    out: Path,
+    loop: ServiceLevelResult | None = None,
 ) -> Path:
     """Write the report to ``out`` (.html) and return the path."""
     if out.suffix.lower() != ".html":
@@ -172,7 +238,9 @@ def write_design_report(
             _costs(result, figures),
             _utilization(result, figures),
         ]
+    sections.append(_loop(loop))
     sections.append(_twin(check))
+    sections.append(_flags(check))
     page = (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
         f"<title>cartnet design: {esc(design.name)}</title><style>{_STYLE}</style></head>"

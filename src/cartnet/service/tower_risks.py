@@ -13,7 +13,7 @@ is tested and explained on its own; :mod:`cartnet.service.tower` reads the order
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from cartnet.ledger.lifecycle import OrderState
@@ -118,7 +118,9 @@ def age_days(delta: timedelta) -> float:
 
 
 def expected_arrival(network: Network, order: OpenOrder) -> datetime | None:
-    """When a shipment in transit should arrive: handover plus the lane's mean transit.
+    """When a shipment in transit should arrive: handover plus the mean transit, or the
+    end of the day its chain plans the arrival if that is later (a courier booked for the
+    planned day is not late the evening before).
 
     The way back to the center is the delivery route: a batch made outside the center's
     market also goes through the market's import testing and QP certification.
@@ -130,7 +132,15 @@ def expected_arrival(network: Network, order: OpenOrder) -> datetime | None:
         days = network.lane(order.center, order.site).mean_days
     else:
         days = network.delivery_route(order.site, order.center).mean_days
-    return order.since + timedelta(days=days)
+    transit = order.since + timedelta(days=days)
+    planned = (
+        order.plan.get("delivery")
+        if direction == "to_center"
+        else (start - timedelta(days=1) if (start := order.plan.get("start")) else None)
+    )
+    if planned is None:
+        return transit
+    return max(transit, datetime.combine(planned + timedelta(days=1), time(0, 0), tzinfo=UTC))
 
 
 def risks_of(
