@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -171,9 +172,11 @@ class SimPyPipeline:
         return [self.sites[i] for i in ids]
 
     def _lane(self, origin: str, destination: str) -> Any:
-        if origin in self.sites:
-            return self.plan.leg(destination, origin).lane_out
         return self.plan.leg(origin, destination).lane_in
+
+    def _center_open(self, center: str, day: int) -> bool:
+        """Apheresis and infusion only on the center's open days (its calendar, read here)."""
+        return self.net.center_days(center).is_open(self.start + timedelta(days=day))
 
     def _options(self, order: SimOrder) -> list[SiteOption]:
         """One option per eligible site; the wait is the queue ahead over the lines."""
@@ -221,7 +224,9 @@ class SimPyPipeline:
         now = self.env.now
         cap = self.net.center(center).apheresis_per_day
         day = int(now)
-        while self.apheresis_used.get((center, day), 0) >= cap:
+        while self.apheresis_used.get((center, day), 0) >= cap or not self._center_open(
+            center, day
+        ):
             day += 1
         self.apheresis_used[(center, day)] = self.apheresis_used.get((center, day), 0) + 1
         return now if day == int(now) else float(day)
@@ -282,7 +287,7 @@ class SimPyPipeline:
         while True:  # one pass per apheresis: a place, collection, batch(es), QC
             order.site = site
             order.lane_in = self._lane(order.center, site.id)
-            order.lane_out = self._lane(site.id, order.center)
+            order.lane_out = self.net.delivery_route(site.id, order.center)
             with site.place_pool.request() as place:
                 place.order = order  # so a re-planning policy can see who waits
                 try:
@@ -396,16 +401,25 @@ class SimPyPipeline:
             return "released"
 
     def _deliver(self, order: SimOrder) -> Process:
-        """Outbound lane, then infusion unless the patient is lost first."""
+        """The way back (one lane, or two around the importation step), then infusion on the
+        center's first open day after delivery + infusion days, unless the patient is lost."""
         env = self.env
         order.released = env.now
-        lane = order.lane_out
-        order.cost += lane.cost
-        yield env.timeout(lane.transit.sample(self.rng) + lane.customs_days)
+        route = order.lane_out
+        order.cost += route.cost
+        for lane in route.lanes:
+            yield env.timeout(lane.transit.sample(self.rng) + lane.customs_days)
+        if route.importation is not None:
+            order.importation_days = route.importation.duration.sample(self.rng)
+            yield env.timeout(order.importation_days)
         if order.lost_at is not None:
             return
         order.delivered = env.now
-        infusion = env.timeout(self.cfg.infusion_days)
+        ready = env.now + self.cfg.infusion_days
+        day = int(ready)
+        while not self._center_open(order.center, day):
+            day += 1
+        infusion = env.timeout((ready if day == int(ready) else float(day)) - env.now)
         yield infusion if order.loss is None else infusion | order.loss
         if order.lost_at is None:  # the loss callback has run if the loss came first
             order.infused = env.now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 
 import pytest
@@ -116,3 +117,31 @@ def test_requests_outside_the_calendar_are_refused(example: Network) -> None:
         planner(example, date(2021, 1, 4)).offers(
             OfferRequest("boston-general", "cart-x", date(2020, 1, 1))
         )
+
+
+def test_offers_collect_and_infuse_only_on_the_centers_open_days(kymriah: Network) -> None:
+    """Charité is closed on weekends and German holidays: no chain collects or infuses then,
+    and an infusion due on a closed day moves to the next open one."""
+    net = kymriah.with_scenario("after-ema-2020")
+    days = net.center_days("charite-berlin")
+    p = planner(net)
+    for first in (date(2020, 12, 18), date(2020, 12, 24), date(2021, 3, 27)):
+        result = p.offers(OfferRequest("charite-berlin", "tisagenlecleucel", first), k=10)
+        assert result.chains
+        for c in result.chains:
+            assert days.is_open(c.apheresis) and days.is_open(c.infusion)
+            due = c.delivery + timedelta(days=p.infusion_days)
+            assert c.infusion == days.next_open(due)
+
+
+def test_a_batch_made_outside_the_eu_carries_the_import_step(kymriah: Network) -> None:
+    """Before the approvals a Morris Plains chain for Berlin comes back through QP
+    certification at Leipzig: its way back is days longer than Leipzig's own."""
+    net = kymriah.with_scenario("before-ema-2020")
+    result = planner(net).offers(
+        OfferRequest("charite-berlin", "tisagenlecleucel", SEPT), k=10, per_site=1
+    )
+    back = {c.site: c.outbound_days for c in result.chains}
+    assert back["morris-plains"] >= back["leipzig"] + 6
+    route = net.delivery_route("morris-plains", "charite-berlin")
+    assert back["morris-plains"] == math.ceil(route.mean_days - 1e-9)

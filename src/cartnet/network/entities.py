@@ -12,17 +12,15 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from cartnet.network.calendar import WorkingCalendar
+from cartnet.network.calendar import CenterCalendar, WorkingCalendar
 from cartnet.network.distributions import Duration
+from cartnet.network.importation import Importation
+from cartnet.network.noted import CountryCode as CountryCode
+from cartnet.network.noted import Identifier as Identifier
+from cartnet.network.noted import Noted as Noted
 
-Identifier = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-]
-"""Ids are short slugs (``les-ulis``, ``tisagenlecleucel``) so they read well in files and URLs."""
-
-CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -60,15 +58,6 @@ class OperatorKind(StrEnum):
     CONTRACT = "contract"
 
 
-class Noted(BaseModel):
-    """Where a figure comes from: a ``source`` for sourced facts, an ``assumption`` otherwise."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    source: str | None = None
-    assumption: str | None = None
-
-
 class Product(Noted):
     """An autologous therapy, e.g. tisagenlecleucel (Kymriah)."""
 
@@ -94,6 +83,8 @@ class Market(Noted):
     name: str
     regulator: Regulator
     countries: Annotated[list[CountryCode], Field(min_length=1)]
+    importation: Importation | None = None
+    """Import testing and QP certification for batches made outside ``countries``."""
 
 
 class Operator(Noted):
@@ -210,4 +201,6 @@ class TreatmentCenter(Noted):
     lon: Longitude
     products: Annotated[list[Identifier], Field(min_length=1)]
     apheresis_per_day: Annotated[int, Field(ge=1)] = 1
+    calendar: CenterCalendar | None = None
+    """Days without apheresis or infusion; default: the network's ``center_calendar``."""
     demand: list[Demand] = []

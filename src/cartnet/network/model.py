@@ -17,7 +17,9 @@ from typing import TypeVar
 
 from pydantic import ConfigDict, model_validator
 
+from cartnet.network.calendar import CenterCalendar, WorkingCalendar
 from cartnet.network.entities import (
+    CountryCode,
     Identifier,
     Market,
     Noted,
@@ -27,6 +29,7 @@ from cartnet.network.entities import (
     TreatmentCenter,
 )
 from cartnet.network.geo import CONTINENT_OF, continent
+from cartnet.network.importation import DeliveryRoute
 from cartnet.network.lanes import Lane, LaneDefaults
 from cartnet.network.scenario import Scenario, ScenarioError
 
@@ -64,6 +67,10 @@ class Network(Noted):
     markets: list[Market]
     sites: list[Site]
     treatment_centers: list[TreatmentCenter] = []
+    center_calendar: CenterCalendar = CenterCalendar(public_holidays=False)
+    """Default calendar of every treatment center that has none of its own."""
+    public_holidays: dict[CountryCode, list[date]] = {}
+    """Public holidays per country, for center calendars with ``public_holidays``."""
     lanes: list[Lane] = []
     lane_defaults: LaneDefaults = LaneDefaults()
     scenarios: list[Scenario] = []
@@ -175,6 +182,36 @@ class Network(Noted):
             origin, destination, self.place(origin), self.place(destination)
         )
 
+    def center_days(self, center_id: str) -> WorkingCalendar:
+        """The days a center collects apheresis and infuses, its country's holidays included."""
+        found = self._center_days.get(center_id)
+        if found is None:
+            center = self.center(center_id)
+            own = center.calendar if center.calendar is not None else self.center_calendar
+            found = own.with_holidays(self.public_holidays.get(center.country, []))
+            self._center_days[center_id] = found
+        return found
+
+    @cached_property
+    def _center_days(self) -> dict[str, WorkingCalendar]:
+        return {}
+
+    def delivery_route(self, site_id: str, center_id: str) -> DeliveryRoute:
+        """How a batch released at a site reaches a center, importation included.
+
+        A batch made outside the center's market needs the market's importation
+        step unless an MRA waives it; with an ``at`` site the product travels
+        site → ``at`` → center, otherwise the step adds time on the direct lane.
+        """
+        site = self.site(site_id)
+        market = self.market(self.center(center_id).market)
+        step = market.importation
+        if step is None or not step.applies(site.country, market.countries):
+            return DeliveryRoute((self.lane(site_id, center_id),))
+        if step.at is None or step.at == site_id:
+            return DeliveryRoute((self.lane(site_id, center_id),), step)
+        return DeliveryRoute((self.lane(site_id, step.at), self.lane(step.at, center_id)), step)
+
     def continents(self) -> list[str]:
         """Continents with at least one manufacturing site."""
         return sorted({continent(s.country) for s in self.sites})
@@ -240,8 +277,47 @@ def _integrity_problems(net: Network) -> Iterator[Problem]:
                     yield Problem(path, f"overlaps approvals[{k}] (same product, regulator, scope)")
             keys[a.key()].append(j)
 
+    for country in net.public_holidays:
+        if country not in CONTINENT_OF:
+            yield Problem(
+                f"public_holidays.{country}", f"unknown ISO 3166 country code {country!r}"
+            )
+    for i, m in enumerate(net.markets):
+        step = m.importation
+        if step is None:
+            continue
+        path = f"markets[{i}].importation"
+        if step.at is not None:
+            at = next((s for s in net.sites if s.id == step.at), None)
+            if at is None:
+                yield Problem(f"{path}.at", f"unknown site {step.at!r}")
+            elif at.country not in m.countries:
+                yield Problem(
+                    f"{path}.at",
+                    f"site {step.at!r} is in {at.country}, outside market {m.id!r}: "
+                    "batches are certified inside the market they are imported into",
+                )
+        for j, country in enumerate(step.waived_for):
+            if country not in CONTINENT_OF:
+                yield Problem(
+                    f"{path}.waived_for[{j}]", f"unknown ISO 3166 country code {country!r}"
+                )
+            elif country in m.countries:
+                yield Problem(
+                    f"{path}.waived_for[{j}]",
+                    f"{country} is a country of market {m.id!r}: nothing to import",
+                )
+
     for i, c in enumerate(net.treatment_centers):
         path = f"treatment_centers[{i}]"
+        calendar = c.calendar if c.calendar is not None else net.center_calendar
+        if calendar.public_holidays and c.country not in net.public_holidays:
+            where = f"{path}.calendar" if c.calendar is not None else f"{path}.country"
+            yield Problem(
+                where,
+                f"the center keeps public holidays but none are listed for {c.country} "
+                f"(add public_holidays.{c.country}, or set calendar.public_holidays: false)",
+            )
         market = markets.get(c.market)
         if market is None:
             yield Problem(f"{path}.market", f"unknown market {c.market!r}")

@@ -9,7 +9,8 @@ calendar begins. None on closed weekdays, holidays or shutdowns: that capacity
 is lost, not moved to other days. So over any stretch of open days, starts never
 exceed what the lines can hold (i-SHIPMENT's rolling-window capacity, up to
 rounding). QC lab capacity (releases per day) and
-center apheresis capacity are per day too.
+center apheresis capacity are per day too; a center collects nothing on the days
+its calendar closes.
 
 Quotas hold a number (or a share) of a site's slots over a period for a center,
 a market or a clinical trial; slots a quota holds on a day are released to
@@ -162,6 +163,10 @@ class CapacityCalendar:
         self.apheresis = np.array(
             [[c.apheresis_per_day] * n for c in self.network.treatment_centers], dtype=np.int32
         ).reshape(len(self.center_ids), n)
+        for j, c in enumerate(self.network.treatment_centers):
+            days = self.network.center_days(c.id)
+            if not days.always_open:
+                self.apheresis[j] *= days.open_days(self.origin, n)
         self.apheresis_booked = np.zeros_like(self.apheresis)
         self.bookings: dict[int, Booking] = {}
         self._ids = itertools.count(1)
@@ -320,6 +325,9 @@ class CapacityCalendar:
         if not self.slot_open_to(site, d, party, t):
             raise CapacityError(f"no free slot at {site} on {start} for this order")
         if not self.apheresis_free(party.center, a):
+            j = self.center_index[party.center]
+            if self.apheresis[j, a] == 0:
+                raise CapacityError(f"{party.center} is closed for apheresis on {apheresis}")
             raise CapacityError(f"apheresis capacity of {party.center} is full on {apheresis}")
         r = self.day(release) if release is not None else None
         if r is not None and not self.qc_free(site, r):

@@ -2,9 +2,11 @@
 
 For an order (center, product, market, scope, earliest apheresis date) each
 eligible site is searched for its earliest feasible chain: apheresis at the
-center on a day it has capacity, the inbound lane, a free manufacturing slot on
-a day the site's approval is in force (and its quotas allow), expected QC
-release, the outbound lane and infusion. Chains are ranked by expected time to
+center on a day it is open and has capacity, the inbound lane, a free
+manufacturing slot on a day the site's approval is in force (and its quotas
+allow), expected QC release, the way back (with import testing and QP
+certification when the batch is made outside the patient's market) and infusion
+on the center's next open day. Chains are ranked by expected time to
 treatment, then lane cost. Every site that cannot offer a chain says why.
 
 Expected days are whole days: a stage that takes 1.6 days on average is planned
@@ -113,6 +115,7 @@ class OfferPlanner:
     _lanes: dict[tuple[str, str], tuple[int, int, float, float, float]] = field(
         default_factory=dict
     )
+    _infusion: dict[str, np.ndarray] = field(default_factory=dict)
 
     def approved_days(
         self, site: Site, product: str, regulator: str, scope: Scope, trial: str | None
@@ -138,11 +141,11 @@ class OfferPlanner:
         found = self._lanes.get(key)
         if found is None:
             lane_in = self.network.lane(center, site.id)
-            lane_out = self.network.lane(site.id, center)
+            route = self.network.delivery_route(site.id, center)
             found = (
                 math.ceil(self.apheresis_days + lane_in.mean_days - 1e-9),
-                math.ceil(lane_out.mean_days - 1e-9),
-                lane_in.cost + lane_out.cost,
+                math.ceil(route.mean_days - 1e-9),
+                lane_in.cost + route.cost,
                 lane_in.mean_days,
                 site.manufacturing.mean + site.qc.mean,
             )
@@ -296,7 +299,7 @@ class OfferPlanner:
             if not cal.qc_free(site.id, release):
                 continue
             delivery = release + back
-            infusion = delivery + self.infusion_days
+            infusion = self._open_day(request.center, delivery + self.infusion_days)
             chains.append(
                 SlotChain(
                     site.id, site.name, cal.date_of(a), cal.date_of(d), cal.date_of(release),
@@ -320,7 +323,7 @@ class OfferPlanner:
         if blocked_by_apheresis:
             return exclude(
                 Reason.APHERESIS,
-                f"{request.center} has no apheresis capacity for the free slots "
+                f"{request.center} has no apheresis capacity (open days) for the free slots "
                 f"until {cal.date_of(last)}",
             )
         return exclude(Reason.CAPACITY, f"QC capacity full until at least {cal.date_of(last)}")
@@ -338,6 +341,27 @@ class OfferPlanner:
         for a in range(latest, lowest - 1, -1):
             if a < first_a:
                 break
-            if cal.apheresis_free(center, a):
+            if cal.apheresis_free(center, a):  # none on the center's closed days
                 return a
         return None
+
+    def infusion_days_from(self, center: str) -> np.ndarray:
+        """Day of infusion for each day the product could first be infused (``delivery +
+        infusion_days``): that day, or the center's next open day after it."""
+        found = self._infusion.get(center)
+        if found is None:
+            cal, days = self.calendar, self.network.center_days(center)
+            n = cal.days + self.horizon_days + 60  # chains may end beyond the calendar
+            found = np.arange(n, dtype=np.int64)
+            if not days.always_open:
+                is_open = days.open_days(cal.origin, n)
+                # the first open day at or after each day: a reversed running minimum
+                nxt = np.where(is_open, found, n - 1)
+                found = np.minimum.accumulate(nxt[::-1])[::-1]
+            self._infusion[center] = found
+        return found
+
+    def _open_day(self, center: str, day: int) -> int:
+        """``day``, or the center's next open day after it."""
+        table = self.infusion_days_from(center)
+        return int(table[min(day, len(table) - 1)])

@@ -118,16 +118,21 @@ def age_days(delta: timedelta) -> float:
 
 
 def expected_arrival(network: Network, order: OpenOrder) -> datetime | None:
-    """When a shipment in transit should arrive: handover plus the lane's mean transit, or the
+    """When a shipment in transit should arrive: handover plus the mean transit, or the
     end of the day its chain plans the arrival if that is later (a courier booked for the
-    planned day is not late the evening before)."""
+    planned day is not late the evening before).
+
+    The way back to the center is the delivery route: a batch made outside the center's
+    market also goes through the market's import testing and QP certification.
+    """
     direction = SHIPPING.get(order.state)
     if direction is None or order.site is None:
         return None
-    origin, destination = (
-        (order.center, order.site) if direction == "to_site" else (order.site, order.center)
-    )
-    transit = order.since + timedelta(days=network.lane(origin, destination).mean_days)
+    if direction == "to_site":
+        days = network.lane(order.center, order.site).mean_days
+    else:
+        days = network.delivery_route(order.site, order.center).mean_days
+    transit = order.since + timedelta(days=days)
     planned = (
         order.plan.get("delivery")
         if direction == "to_center"

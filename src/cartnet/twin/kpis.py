@@ -55,6 +55,17 @@ def measure(record: RunRecord, settings: TwinSettings) -> ReplicationKPIs:
         scalars[f"{name}.treated_per_year"] = len(treated) / years
         scalars[f"{name}.lost_per_year"] = len(lost) / years
         scalars[f"{name}.lost_share"] = len(lost) / len(orders) if orders else np.nan
+        apheresed = [
+            o for o in orders if o.apheresis is not None and (o.lost_at or np.inf) >= o.apheresis
+        ]
+        scalars[f"{name}.not_infused_share"] = (
+            sum(1 for o in apheresed if o.lost_at is not None) / len(apheresed)
+            if apheresed
+            else np.nan
+        )  # the real-world "apheresed but not infused" figure
+        imported = [o.importation_days for o in treated if o.importation_days is not None]
+        scalars[f"{name}.imported_share"] = len(imported) / len(treated) if treated else np.nan
+        scalars[f"{name}.importation.mean"] = float(np.mean(imported)) if imported else np.nan
         scalars[f"{name}.oos"] = sum(1 for o in orders if o.oos > 0)
         scalars[f"{name}.oos_released"] = sum(1 for o in orders if o.oos_released)
         shipped = [o for o in orders if o.apheresis is not None and o.site is not None]

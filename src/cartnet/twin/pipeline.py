@@ -2,7 +2,9 @@
 
 One order: enrolment at a treatment center → waiting for a slot → apheresis →
 inbound lane → manufacturing on one line → QC → release (or out of
-specification) → outbound lane → infusion. Patients may be lost at any time
+specification) → outbound lane, with import testing and QP certification on the
+way when the batch is made outside the patient's market → infusion. Apheresis
+and infusion fall on days the center is open. Patients may be lost at any time
 before infusion (a constant daily hazard).
 
 Slots are a call-off (CONWIP) system, as sites run them: a site holds
@@ -102,7 +104,11 @@ class SiteState:
 
 
 class LegFacts:
-    """A center and a site: both lanes, their expected days and cost, as plain numbers."""
+    """A center and a site: the lanes, their expected days and cost, as plain numbers.
+
+    The way back is a delivery route: one lane, or two around the site where an
+    imported batch is certified, plus the importation step's days.
+    """
 
     __slots__ = (
         "cost",
@@ -113,15 +119,17 @@ class LegFacts:
         "lane_in",
         "lane_out",
         "out_days",
+        "route",
     )
 
     def __init__(self, net: Network, center: str, site: Site):
         self.lane_in = net.lane(center, site.id)
-        self.lane_out = net.lane(site.id, center)
+        self.route = net.delivery_route(site.id, center)
+        self.lane_out = self.route.lanes[-1]
         self.in_days = self.lane_in.mean_days
-        self.out_days = self.lane_out.mean_days
+        self.out_days = self.route.mean_days
         self.fixed_days = self.in_days + site.manufacturing.mean + site.qc.mean + self.out_days
-        self.cost = self.lane_in.cost + self.lane_out.cost
+        self.cost = self.lane_in.cost + self.route.cost
         country, lat, lon = net.place(center)
         self.cross_border = country != site.country
         self.distance_km = great_circle_km(lat, lon, site.lat, site.lon)
@@ -130,12 +138,25 @@ class LegFacts:
 class Leg:
     """The facts of a center-site pair plus this replication's transit draws."""
 
-    __slots__ = ("facts", "transit_in", "transit_out")
+    __slots__ = ("customs_out", "facts", "importation", "transit_in", "transit_out")
 
     def __init__(self, facts: LegFacts, rng: np.random.Generator):
         self.facts = facts
         self.transit_in = DrawPool(facts.lane_in.transit, rng)
-        self.transit_out = DrawPool(facts.lane_out.transit, rng)
+        self.transit_out = [DrawPool(lane.transit, rng) for lane in facts.route.lanes]
+        self.customs_out = sum(lane.customs_days for lane in facts.route.lanes)
+        step = facts.route.importation
+        self.importation = DrawPool(step.duration, rng) if step is not None else None
+
+    def delivery_days(self, order: Order) -> float:
+        """Days from release to delivery: transit, customs and any importation step."""
+        days = self.customs_out
+        for draw in self.transit_out:
+            days += draw()
+        if self.importation is not None:
+            order.importation_days = self.importation()
+            days += order.importation_days
+        return days
 
 
 class Order:
@@ -150,6 +171,7 @@ class Order:
         "enrolled",
         "holds_place",
         "id",
+        "importation_days",
         "infused",
         "lane_in",
         "lane_out",
@@ -192,6 +214,7 @@ class Order:
         self.oos = 0
         self.oos_released = False
         self.cross_border = False
+        self.importation_days: float | None = None
         self.cost = 0.0
         self.attempts = 0
         self.lane_in: Any = None
@@ -337,6 +360,13 @@ class Plan:
             for p in network.products
         }
         self.apheresis_cap = {c.id: c.apheresis_per_day for c in network.treatment_centers}
+        self.center_open: dict[str, list[bool] | None] = {}
+        """Per center, whether each day is open for apheresis and infusion (None: every day)."""
+        for c in network.treatment_centers:
+            cal = network.center_days(c.id)
+            self.center_open[c.id] = (
+                None if cal.always_open else cal.open_days(self.start, days).tolist()
+            )
         self.streams = demand_streams(network)
         cuts = {0}
         for s in network.sites:
@@ -591,8 +621,11 @@ class Pipeline:
         if order.called is None:
             order.called = now
         cap = self.plan.apheresis_cap[order.center]
+        open_day = self.plan.center_open[order.center]
         day = int(now)
-        while self.apheresis_used.get((order.center, day), 0) >= cap:
+        while self.apheresis_used.get((order.center, day), 0) >= cap or (
+            open_day is not None and day < len(open_day) and not open_day[day]
+        ):
             day += 1
         self.apheresis_used[(order.center, day)] = (
             self.apheresis_used.get((order.center, day), 0) + 1
@@ -722,15 +755,21 @@ class Pipeline:
         order.released = self.kernel.now
         leg = order.leg
         assert leg is not None
-        order.cost += leg.facts.lane_out.cost
-        days = leg.transit_out() + leg.facts.lane_out.customs_days
-        self.kernel.at(self.kernel.now + days, self._deliver, order)
+        order.cost += leg.facts.route.cost
+        self.kernel.at(self.kernel.now + leg.delivery_days(order), self._deliver, order)
 
     def _deliver(self, order: Order) -> None:
         if self._is_lost(order):
             return
         order.delivered = self.kernel.now
         infusion = order.delivered + self.cfg.infusion_days
+        open_day = self.plan.center_open[order.center]
+        if open_day is not None:
+            day = int(infusion)
+            while day < len(open_day) and not open_day[day]:
+                day += 1
+            if day != int(infusion):
+                infusion = float(day)  # the center's next open day
         if order.loss_at < infusion:
             return  # the loss event will record it
         order.infused = infusion

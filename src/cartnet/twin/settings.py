@@ -16,9 +16,15 @@ class TwinSettings(BaseModel):
 
     Defaults are assumptions, chosen against the figures of docs/background/domain.md §5:
 
-    * ``loss_hazard_per_day`` 0.003: about 11 % of patients lost over a 40-day
-      enrolment-to-infusion time, inside the 8-23 % "manufactured but not infused"
-      range reported for Yescarta and Kymriah (Front Immunol 2021).
+    * ``loss_hazard_per_day`` 0.006: calibrated so that about 14-16 % of apheresed
+      patients of the reference network are not infused (progression, death and
+      manufacturing failures together), inside the 10-25 % that published series
+      bracket: real-world 9 % (US tisa-cel, Am J Hematol 2021), 9 % of orders
+      (France, DESCAR-T 2021), 18 % (Spain tisa-cel, Kwon et al., Haematologica
+      2023); trials 9-30 % of enrolled patients (Front Immunol 2021). The twin's
+      apheresis-to-infusion time (about 25 days) is shorter than the real-world
+      40-55 days (it leaves out bridging therapy and scheduling), so the daily
+      hazard is higher than a disease model would give.
     * ``apheresis_days`` 1: leukapheresis and cryopreservation before the
       shipment leaves (i-SHIPMENT uses 1 day).
     * ``infusion_days`` 2: lymphodepleting chemotherapy ends and the product is
@@ -35,7 +41,7 @@ class TwinSettings(BaseModel):
     warmup_days: NonNegative = 90.0
     drain_days: NonNegative = 240.0
     """Arrivals go on after the horizon so the last patients of the cohort finish."""
-    loss_hazard_per_day: NonNegative = 0.003
+    loss_hazard_per_day: NonNegative = 0.006
     apheresis_days: NonNegative = 1.0
     infusion_days: NonNegative = 2.0
     oos_remanufacture: Share = 0.5

@@ -255,7 +255,8 @@ class ChainSearch:
         latest = d - lead if job.fresh else self.latest_free_ap[job.center, d - lead]
         release = d + make
         delivery = release + s.back[r]
-        infusion = delivery + self.planner.infusion_days
+        table = self.planner.infusion_days_from(self.cal.center_ids[job.center])
+        infusion = table[np.minimum(delivery + self.planner.infusion_days, len(table) - 1)]
         n = d.size
         return Chains(
             job=np.full(n, job.index, dtype=np.int64),
