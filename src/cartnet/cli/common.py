@@ -16,6 +16,13 @@ from rich.console import Console
 
 from cartnet.network import Network, NetworkError, NetworkFileError, open_network
 
+SCENARIO_HELP = "Apply this scenario of the network (listed by `cartnet network show`)."
+POLICY_HELP = (
+    "Booking policy: earliest (the site with the earliest expected delivery), nearest "
+    "(the closest eligible site), optimize (earliest, then the waiting backlog re-planned "
+    "every day by an LP); greedy is earliest under the name the optimizer's reports use."
+)
+
 out = Console()
 err = Console(stderr=True)
 

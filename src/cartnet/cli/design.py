@@ -96,7 +96,9 @@ def design(
         str,
         typer.Argument(
             metavar="DESIGN",
-            help="A design YAML file, or a built-in: ishipment-500, kymriah-2020-x2.",
+            help="A design YAML file, or a built-in instance: ishipment-N (the iShipment "
+            "network with N patients a year, e.g. ishipment-500) or kymriah-2020-xG (the "
+            "kymriah-2020 network with its demand grown G times, G > 0, e.g. kymriah-2020-x2).",
         ),
     ],
     objective: Annotated[

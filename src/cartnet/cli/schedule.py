@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cartnet.cli.common import err, fail, load, out, parse_date, print_json
+from cartnet.cli.common import SCENARIO_HELP, err, fail, load, out, parse_date, print_json
 from cartnet.network import Scope
 from cartnet.schedule.capacity import CapacityCalendar
 from cartnet.schedule.offers import OfferPlanner, OfferRequest
@@ -33,10 +33,10 @@ def offers(
         str | None,
         typer.Option("--earliest-apheresis", help="YYYY-MM-DD; default: the reference date."),
     ] = None,
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s")] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help=SCENARIO_HELP)] = None,
     k: Annotated[int, typer.Option("-k", min=1, help="How many chains to list.")] = 5,
     per_site: Annotated[int, typer.Option("--per-site", min=1, help="Chains per site.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """The best slot chains for one order, and why every other site is excluded."""
     net = load(network, scenario)
@@ -124,11 +124,11 @@ def optimize(
     network: Annotated[
         str, typer.Option("--network", "-n", help="A packaged network name or a YAML file.")
     ],
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s")] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help=SCENARIO_HELP)] = None,
     time_limit: Annotated[
         float, typer.Option("--time-limit", help="Seconds the solver may run.")
     ] = 30.0,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Plan a backlog: most patients first, then least time to treatment; with its proof.
 
@@ -217,8 +217,8 @@ def backlog(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="YYYY-MM-DD; default: the reference date.")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random draw.")] = 0,
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help=SCENARIO_HELP)] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Backlog JSON to write.")] = Path(
         "backlog.json"
     ),

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cartnet.cli.common import err, fail, load, out, print_json
+from cartnet.cli.common import POLICY_HELP, SCENARIO_HELP, err, fail, load, out, print_json
 from cartnet.fielderrors import field_message
 from cartnet.network import Network
 from cartnet.twin.policies import policy_names
@@ -185,8 +185,8 @@ def _print_tables(document: dict[str, Any]) -> None:
 
 def simulate(
     network: NetworkArg,
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s")] = None,
-    policy: Annotated[str, typer.Option("--policy", "-p", help="Booking policy.")] = "earliest",
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help=SCENARIO_HELP)] = None,
+    policy: Annotated[str, typer.Option("--policy", "-p", help=POLICY_HELP)] = "earliest",
     horizon_days: Horizon = 365.0,
     warmup_days: Warmup = 90.0,
     replications: Reps = 20,
@@ -211,10 +211,11 @@ def simulate(
 def compare(
     network: NetworkArg,
     scenario: Annotated[
-        list[str] | None, typer.Option("--scenario", "-s", help="Repeat for each scenario.")
+        list[str] | None, typer.Option("--scenario", "-s", help=SCENARIO_HELP + " Repeat for each.")
     ] = None,
     policy: Annotated[
-        list[str] | None, typer.Option("--policy", "-p", help="Repeat for each policy.")
+        list[str] | None,
+        typer.Option("--policy", "-p", help=POLICY_HELP + " Repeat for each policy."),
     ] = None,
     horizon_days: Horizon = 365.0,
     warmup_days: Warmup = 90.0,
