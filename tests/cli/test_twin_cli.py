@@ -62,7 +62,7 @@ def test_bad_requests_exit_1_with_a_message(example_path: Path) -> None:
         (["simulate", net, "--scenario", "nope"], "unknown scenario 'nope'"),
         (["simulate", net, "--horizon-days", "60", "--warmup-days", "90"], "must be longer"),
         (["compare", net, "-s", "bigger-leiden"], "at least two variants"),
-        (["simulate", net, *QUICK, "--report", "r.pdf"], "the report is an .html file"),
+        (["simulate", net, *QUICK, "--report", "r.pdf"], "must end in .html"),
     ]
     for args, message in cases:
         result = runner.invoke(app, args)

@@ -10,6 +10,8 @@ password hasher first. The one-line summaries listed by ``cartnet --help`` live 
 from __future__ import annotations
 
 import importlib
+import signal
+import sys
 from typing import Any, NamedTuple
 
 import typer
@@ -163,5 +165,20 @@ def _root(
     """cartnet: network model, digital twin, scheduling and orchestration for CAR-T."""
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, so its cleanup runs (workers, staged files)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main() -> Any:
-    return app()
+    """The ``cartnet`` program: SIGTERM ends it like Ctrl-C, workers and staged files
+    cleaned up on the way out (exit 143; Ctrl-C gives 130)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return app()
+    except Terminated:
+        sys.stderr.write("cartnet: stopped (SIGTERM); nothing half-written was left\n")
+        sys.exit(128 + signal.SIGTERM)

@@ -62,5 +62,15 @@ def parse_date(text: str | None, option: str) -> date | None:
         fail(f"{option}: {text!r} is not a date (use YYYY-MM-DD)")
 
 
+def reachable(scheduler: str) -> None:
+    """Fail in seconds, naming the option, when the Dask scheduler cannot be reached."""
+    from cartnet.twin.replications import check_scheduler
+
+    try:
+        check_scheduler(scheduler)
+    except RuntimeError as e:
+        fail(f"--scheduler: {e}")
+
+
 def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from cartnet.cli.common import err, fail, out, print_json
+from cartnet.cli.outputs import check_output, staged
 from cartnet.design.model import DesignFileError, DesignInput, load_design
 from cartnet.design.solve import DesignResult, solve_design
 from cartnet.fielderrors import field_message
@@ -122,8 +123,8 @@ def design(
     """Choose which sites to open or expand, at which size, and where patients go."""
     if objective is not None and objective not in ("cost", "time"):
         fail(f"--objective: {objective!r} is not cost or time")
-    if report is not None and report.suffix.lower() != ".html":
-        fail(f"--report {report}: the report is an .html file")
+    if report is not None:
+        check_output(report, "--report", (".html",))
     d = _design(design_file)
     try:
         result = solve_design(d, objective=objective, time_limit=time_limit)
@@ -147,7 +148,8 @@ def design(
     if report is not None:
         from cartnet.report.design_report import write_design_report
 
-        write_design_report(d, result, check, report)
+        with staged(report) as tmp:
+            write_design_report(d, result, check, tmp)
         err.print(f"report written to {report}", highlight=False)
     if as_json:
         payload = result.as_dict()

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from cartnet.cli.common import err, fail, load, out, parse_date, print_json
+from cartnet.cli.outputs import check_output, staged
 from cartnet.network import NetworkFileError, open_network
 from cartnet.network.summary import summarize
 from cartnet.report.maps import FORMATS, render_network_map
@@ -105,8 +106,8 @@ def map_(
     scenario: ScenarioOpt = None,
 ) -> None:
     """Draw sites and treatment centers on a world map, rendered offline."""
-    if output.suffix.lower() not in FORMATS:
-        fail(f"--output {output}: use a .png, .svg or .html file")
+    check_output(output, "--output", tuple(FORMATS))
     net = load(network, scenario)
-    render_network_map(net, output)
+    with staged(output) as tmp:
+        render_network_map(net, tmp)
     out.print(f"map written to {output}")

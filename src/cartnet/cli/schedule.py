@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from cartnet.cli.common import SCENARIO_HELP, err, fail, load, out, parse_date, print_json
+from cartnet.cli.outputs import check_output, write_text
 from cartnet.network import Scope
 from cartnet.schedule.capacity import CapacityCalendar
 from cartnet.schedule.offers import OfferPlanner, OfferRequest
@@ -226,11 +227,9 @@ def backlog(
     """Write a sample backlog drawn from the network's demand (input for cartnet optimize)."""
     from cartnet.schedule.backlog import sample_backlog
 
+    check_output(output, "--output")
     net = load(network, scenario)
     day = parse_date(as_of, "--as-of") or net.reference_date
     drawn = sample_backlog(net, orders, day, seed=seed)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix(output.suffix + ".tmp")
-    tmp.write_text(drawn.model_dump_json(indent=1, exclude_none=True) + "\n", encoding="utf-8")
-    tmp.replace(output)  # never a half-written file
+    write_text(output, drawn.model_dump_json(indent=1, exclude_none=True) + "\n")
     out.print(f"{len(drawn.orders)} orders as of {day} written to {output}")

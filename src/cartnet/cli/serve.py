@@ -19,7 +19,13 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from cartnet.cli.common import err, fail
-from cartnet.cli.db import DB_OPTION, redacted
+from cartnet.cli.db import (
+    DB_OPTION,
+    announce_new,
+    database_exists,
+    existing_database,
+    redacted,
+)
 from cartnet.network import NetworkError, NetworkFileError
 from cartnet.service.context import KeyMismatchError, ServiceContext
 from cartnet.service.settings import ConfigFileError, ServiceSettings
@@ -46,8 +52,14 @@ def service(
     network: str | None = None,
     scenario: str | None = None,
     config: Path | None = None,
+    create: bool = False,
 ) -> Iterator[ServiceContext]:
-    """The service context for a command, with clean errors for bad settings."""
+    """The service context for a command, with clean errors for bad settings.
+
+    Only with ``create`` (``cartnet serve``) may a new SQLite database be made.
+    """
+    if not create:
+        existing_database(db)
     try:
         settings = ServiceSettings.from_env(
             key_dir=data_dir(),
@@ -66,6 +78,7 @@ def service(
             "the service settings are not valid",
             [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()],
         )
+    existed = database_exists(database_url(settings.database_url))
     try:
         ctx = ServiceContext.open(settings)
     except (NetworkError, NetworkFileError, KeyError) as e:
@@ -77,6 +90,7 @@ def service(
             f"cannot open the database {redacted(database_url(settings.database_url))}: "
             f"{e.__class__.__name__}: {e.args[0]}"
         )
+    announce_new(database_url(settings.database_url), existed)
     try:
         yield ctx
     finally:
@@ -127,7 +141,7 @@ def serve(
         from cartnet.cli.demo import demo_database
 
         db, network, scenario = demo_database(db, network, scenario)
-    with service(db, network, scenario, config) as ctx:
+    with service(db, network, scenario, config, create=True) as ctx:
         if demo:
             from cartnet.cli.demo import fill_and_print
 

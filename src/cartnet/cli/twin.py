@@ -11,7 +11,17 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cartnet.cli.common import POLICY_HELP, SCENARIO_HELP, err, fail, load, out, print_json
+from cartnet.cli.common import (
+    POLICY_HELP,
+    SCENARIO_HELP,
+    err,
+    fail,
+    load,
+    out,
+    print_json,
+    reachable,
+)
+from cartnet.cli.outputs import check_output, staged
 from cartnet.fielderrors import field_message
 from cartnet.network import Network
 from cartnet.twin.policies import policy_names
@@ -78,8 +88,10 @@ def _execute(
     as_json: bool,
     report: Path | None,
 ) -> dict[str, Any]:
-    if report is not None and report.suffix.lower() != ".html":
-        fail(f"--report {report}: the report is an .html file")
+    if report is not None:
+        check_output(report, "--report", (".html",))
+    if scheduler:
+        reachable(scheduler)
     warnings = _warnings([v.network for v in variants], settings)
     began = time.perf_counter()
     columns = (
@@ -109,8 +121,10 @@ def _execute(
     if report is not None:
         from cartnet.report.twin_report import write_report
 
-        written = write_report(document, {v.label: v.network for v in variants}, report)
-        err.print(f"report written to {', '.join(str(p) for p in written)}", highlight=False)
+        with staged(report) as tmp:
+            written = write_report(document, {v.label: v.network for v in variants}, tmp)
+        names = ", ".join(str(report.with_name(p.name)) for p in written)
+        err.print(f"report written to {names}", highlight=False)
     if as_json:
         print_json(document)
     else:
