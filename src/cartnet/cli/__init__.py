@@ -10,13 +10,16 @@ password hasher first. The one-line summaries listed by ``cartnet --help`` live 
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 from typing import Any, NamedTuple
 
 import typer
 from typer import _click as click
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.exceptions import Abort
 
 from cartnet import __version__
 
@@ -131,6 +134,34 @@ class LazyGroup(TyperGroup):
         if cmd_name not in self.commands:
             self.commands[cmd_name] = load_command(cmd_name)
         return self.commands[cmd_name]
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Usage errors as one line, like every other error: ``error: ...`` and exit 2."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except ClickException as e:
+            where = getattr(e, "ctx", None)
+            hint = f" (see `{where.command_path} --help`)" if where is not None else ""
+            message = " ".join(e.format_message().split())
+            sys.stderr.write(f"error: {message}{hint}\n")
+            sys.exit(e.exit_code)
+        except Abort:
+            sys.stderr.write("error: aborted\n")
+            sys.exit(1)
+        except Exception as e:  # a bug: one line for the user, the traceback on request
+            if os.environ.get("CARTNET_DEBUG"):
+                raise
+            sys.stderr.write(
+                f"error: unexpected {e.__class__.__name__}: {' '.join(str(e).split())} "
+                "(a bug in cartnet: please report it; CARTNET_DEBUG=1 shows the traceback)\n"
+            )
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self._listing = True

@@ -62,6 +62,15 @@ def parse_date(text: str | None, option: str) -> date | None:
         fail(f"{option}: {text!r} is not a date (use YYYY-MM-DD)")
 
 
+def option_message(error: Any, options: dict[str, str]) -> str:
+    """A pydantic error on a settings field, named by the option that set it."""
+    from cartnet.fielderrors import field_message
+
+    loc = error.get("loc") or ()
+    option = options.get(str(loc[0])) if loc else None
+    return f"{option}: {field_message(error)}" if option else field_message(error)
+
+
 def reachable(scheduler: str) -> None:
     """Fail in seconds, naming the option, when the Dask scheduler cannot be reached."""
     from cartnet.twin.replications import check_scheduler

@@ -25,13 +25,20 @@ BUILTIN = re.compile(r"^(ishipment-(?P<n>\d+)|kymriah-2020-x(?P<g>\d+(\.\d+)?))$
 def _design(name: str) -> DesignInput:
     hit = BUILTIN.match(name)
     if hit and not Path(name).exists():
-        if hit.group("n"):
-            from cartnet.design.ishipment import ishipment_instance
+        try:
+            if hit.group("n"):
+                from cartnet.design.ishipment import ishipment_instance
 
-            return ishipment_instance(float(hit.group("n")))
-        from cartnet.design.kymriah import kymriah_instance
+                return ishipment_instance(float(hit.group("n")))
+            from cartnet.design.kymriah import kymriah_instance
 
-        return kymriah_instance(float(hit.group("g")))
+            return kymriah_instance(float(hit.group("g")))
+        except ValidationError as e:
+            what = "patients a year" if hit.group("n") else "demand growth"
+            why = "; ".join(field_message(x) for x in e.errors())
+            fail(f"DESIGN {name}: not a usable {what}: {why}")
+        except (ValueError, OverflowError) as e:
+            fail(f"DESIGN {name}: {e}")
     try:
         return load_design(name)
     except DesignFileError as e:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,18 @@ from cartnet.network import NetworkError, NetworkFileError
 from cartnet.service.context import KeyMismatchError, ServiceContext
 from cartnet.service.settings import ConfigFileError, ServiceSettings
 from cartnet.store.database import DatabaseError, data_dir, database_url
+
+
+class LogLevel(StrEnum):
+    """uvicorn's log levels."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
+
 
 NETWORK_OPTION = typer.Option(
     None, "--network", help="Network the service runs (name or file); default kymriah-2020."
@@ -107,7 +120,9 @@ def serve(
     workers: int = typer.Option(
         1, min=1, max=64, help="Server processes (one per core uses every core)."
     ),
-    log_level: str = typer.Option("info", help="uvicorn log level."),
+    log_level: LogLevel = typer.Option(
+        LogLevel.info, case_sensitive=False, help="How much the server logs."
+    ),
     demo: bool = typer.Option(
         False,
         "--demo",
@@ -156,7 +171,7 @@ def serve(
         )
         if workers == 1:
             uvicorn.run(
-                create_app(ctx), host=host, port=port, log_level=log_level, **server_options
+                create_app(ctx), host=host, port=port, log_level=log_level.value, **server_options
             )
             return
         os.environ.update(environment_for(ctx.settings, None if config is None else str(config)))
@@ -166,7 +181,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level=log_level,
+        log_level=log_level.value,
         **server_options,
     )
 

@@ -17,12 +17,12 @@ from cartnet.cli.common import (
     err,
     fail,
     load,
+    option_message,
     out,
     print_json,
     reachable,
 )
 from cartnet.cli.outputs import check_output, staged
-from cartnet.fielderrors import field_message
 from cartnet.network import Network
 from cartnet.twin.policies import policy_names
 from cartnet.twin.replications import Variant, executor_for, run_variants
@@ -53,6 +53,13 @@ Hazard = Annotated[
 ]
 
 
+SETTING_OPTIONS = {
+    "horizon_days": "--horizon-days",
+    "warmup_days": "--warmup-days",
+    "loss_hazard_per_day": "--loss-hazard",
+}
+
+
 def _settings(horizon: float, warmup: float, hazard: float | None) -> TwinSettings:
     values: dict[str, Any] = {"horizon_days": horizon, "warmup_days": warmup}
     if hazard is not None:
@@ -60,7 +67,7 @@ def _settings(horizon: float, warmup: float, hazard: float | None) -> TwinSettin
     try:
         return TwinSettings(**values)
     except ValidationError as e:
-        fail("; ".join(field_message(x) for x in e.errors()))
+        fail("; ".join(option_message(x, SETTING_OPTIONS) for x in e.errors()))
 
 
 def _check_policies(policies: list[str]) -> None:

@@ -27,7 +27,7 @@ class TwinSettings(BaseModel):
       apheresis, 20 % released out of specification under expanded access.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     start: date | None = None
     """First simulated day; default: the network's reference date."""
