@@ -71,9 +71,14 @@ def test_a_bad_output_path_is_refused_before_the_work(
 def test_staged_files_appear_only_when_the_writing_succeeds(tmp_path: Path) -> None:
     """A failure half-way leaves neither the file nor its sibling figures."""
     target = tmp_path / "out" / "r.html"
-    with pytest.raises(RuntimeError), staged(target) as tmp:
-        tmp.with_name("r-ttt.png").write_bytes(b"png")
-        raise RuntimeError("drawing failed")
+
+    def fail_half_way() -> None:
+        with staged(target) as tmp:
+            tmp.with_name("r-ttt.png").write_bytes(b"png")
+            raise RuntimeError("drawing failed")
+
+    with pytest.raises(RuntimeError):
+        fail_half_way()
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["out"]
     with staged(target) as tmp:
         tmp.with_name("r-ttt.png").write_bytes(b"png")

@@ -135,12 +135,14 @@ class LazyGroup(TyperGroup):
             self.commands[cmd_name] = load_command(cmd_name)
         return self.commands[cmd_name]
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(  # type: ignore[override]
+        self, args: Any = None, prog_name: str | None = None, **kwargs: Any
+    ) -> Any:
         """Usage errors as one line, like every other error: ``error: ...`` and exit 2."""
-        if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+        if not kwargs.pop("standalone_mode", True):
+            return super().main(args, prog_name, standalone_mode=False, **kwargs)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(args, prog_name, standalone_mode=False, **kwargs)
         except NoArgsIsHelpError as e:
             e.show()
             sys.exit(e.exit_code)
