@@ -34,13 +34,18 @@ def fail(message: str, details: list[str] | None = None) -> NoReturn:
     raise typer.Exit(1)
 
 
-def load(name_or_path: str, scenario: str | None = None) -> Network:
-    """The network (packaged name or file), with the scenario applied."""
+def load(name_or_path: str, scenario: str | None = None, option: str = "NETWORK") -> Network:
+    """The network (packaged name or file), with the scenario applied.
+
+    ``option`` names where the network came from in messages.
+    """
+    if not name_or_path.strip():
+        fail(f"{option}: give a packaged network name (kymriah-2020) or a network file")
     try:
         network = open_network(name_or_path)
     except NetworkFileError as e:
         fail(
-            f"{name_or_path} is not a usable network ({len(e.problems)} problem(s))",
+            f"{option} {name_or_path}: not a usable network ({len(e.problems)} problem(s))",
             [str(p) for p in e.problems],
         )
     if scenario is None:
@@ -48,9 +53,9 @@ def load(name_or_path: str, scenario: str | None = None) -> Network:
     try:
         return network.with_scenario(scenario)
     except KeyError as e:
-        fail(str(e.args[0]))
+        fail(f"--scenario: {e.args[0]}")
     except NetworkError as e:
-        fail(f"scenario {scenario!r} does not apply", [str(p) for p in e.problems])
+        fail(f"--scenario: {scenario!r} does not apply", [str(p) for p in e.problems])
 
 
 def parse_date(text: str | None, option: str) -> date | None:

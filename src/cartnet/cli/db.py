@@ -62,6 +62,31 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database).expanduser()
 
 
+def _source(db: str | None) -> str:
+    if db:
+        return "--db"
+    if os.environ.get(DATABASE_URL_VARIABLE):
+        return "$" + DATABASE_URL_VARIABLE
+    return "the default database"
+
+
+def valid_database_url(db: str | None) -> str:
+    """The database URL, refused (naming where it came from) unless SQLite or PostgreSQL."""
+    if db is not None and not db.strip():
+        fail("--db: give a database URL, or leave --db out to use the default")
+    url = database_url(db)
+    try:
+        backend: str | None = make_url(url).get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend not in ("sqlite", "postgresql"):
+        fail(
+            f"{_source(db)}: {redacted(url)!r} is not a SQLite or PostgreSQL URL; use "
+            "sqlite+pysqlite:///path/to/cartnet.db or postgresql+psycopg://user@host/dbname"
+        )
+    return url
+
+
 def existing_database(db: str | None) -> str:
     """The database URL, refused when it names a SQLite file that does not exist.
 
@@ -69,18 +94,11 @@ def existing_database(db: str | None) -> str:
     into a new empty database and the command would report on nothing. Only
     ``cartnet serve`` and ``cartnet db upgrade`` create a database, and say so.
     """
-    url = database_url(db)
+    url = valid_database_url(db)
     path = sqlite_file(url)
     if path is not None and not path.is_file():
-        where = (
-            "--db"
-            if db
-            else "$CARTNET_DATABASE_URL"
-            if os.environ.get(DATABASE_URL_VARIABLE)
-            else "the default database"
-        )
         fail(
-            f"{where}: no database at {path} (check the path; `cartnet db upgrade` or "
+            f"{_source(db)}: no database at {path} (check the path; `cartnet db upgrade` or "
             "`cartnet serve` creates a new one)"
         )
     return url
@@ -101,7 +119,7 @@ def database_exists(url: str) -> bool:
 @db_app.command("upgrade")
 def db_upgrade(db: str | None = DB_OPTION) -> None:
     """Create the tables, or migrate them to the latest schema (safe to run again)."""
-    url = database_url(db)
+    url = valid_database_url(db)
     existed = database_exists(url)
     try:
         upgrade(url)
@@ -144,7 +162,7 @@ def audit_verify(
     try:
         kept = [parse_checkpoint(text) for text in checkpoint or []]
     except ValueError as e:
-        fail(str(e))
+        fail(f"--checkpoint: {e}")
     url = existing_database(db)
     try:
         engine = make_engine(url)

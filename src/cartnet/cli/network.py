@@ -27,6 +27,8 @@ ScenarioOpt = Annotated[
 @app.command()
 def validate(network: NetworkArg) -> None:
     """Check a network file (or a packaged network); list every problem with line and path."""
+    if not network.strip():
+        fail("NETWORK: give a packaged network name (kymriah-2020) or a network file")
     try:
         net = open_network(network)
     except NetworkFileError as e:

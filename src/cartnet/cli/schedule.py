@@ -47,9 +47,12 @@ def offers(
         product = net.products[0].id
     try:
         net.center(center)
+    except KeyError as e:
+        fail(f"--center: {e.args[0]}")
+    try:
         net.product(product)
     except KeyError as e:
-        fail(str(e.args[0]))
+        fail(f"--product: {e.args[0]}")
     if scope is Scope.CLINICAL and not trial:
         fail("--trial is needed for a clinical patient")
     earliest = parse_date(earliest_apheresis, "--earliest-apheresis") or net.reference_date
@@ -142,7 +145,9 @@ def optimize(
 
     if time_limit <= 0:
         fail(f"--time-limit must be positive (got {time_limit:g})")
-    net = load(network, scenario)
+    if not backlog_file.is_file():
+        fail(f"BACKLOG.json {backlog_file}: no such file")
+    net = load(network, scenario, option="--network")
     try:
         backlog = load_backlog(backlog_file, net)
     except BacklogError as e:

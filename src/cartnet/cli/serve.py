@@ -26,6 +26,7 @@ from cartnet.cli.db import (
     database_exists,
     existing_database,
     redacted,
+    valid_database_url,
 )
 from cartnet.network import NetworkError, NetworkFileError
 from cartnet.service.context import KeyMismatchError, ServiceContext
@@ -71,7 +72,9 @@ def service(
 
     Only with ``create`` (``cartnet serve``) may a new SQLite database be made.
     """
-    if not create:
+    if create:
+        valid_database_url(db)
+    else:
         existing_database(db)
     try:
         settings = ServiceSettings.from_env(
@@ -83,7 +86,7 @@ def service(
         )
     except ConfigFileError as e:
         fail(
-            f"the service configuration has {len(e.problems)} problem(s)",
+            f"--config {config}: the service configuration has {len(e.problems)} problem(s)",
             [str(p) for p in e.problems],
         )
     except ValidationError as e:
@@ -94,8 +97,15 @@ def service(
     existed = database_exists(database_url(settings.database_url))
     try:
         ctx = ServiceContext.open(settings)
-    except (NetworkError, NetworkFileError, KeyError) as e:
-        fail(f"cannot load the network {settings.network!r}: {e}")
+    except KeyError as e:
+        fail(f"--scenario: {e.args[0]}")
+    except NetworkFileError as e:
+        fail(
+            f"--network {settings.network}: not a usable network ({len(e.problems)} problem(s))",
+            [str(p) for p in e.problems],
+        )
+    except NetworkError as e:
+        fail(f"--scenario {settings.scenario}: does not apply: {e}")
     except (DatabaseError, KeyMismatchError) as e:
         fail(str(e))
     except SQLAlchemyError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,7 +38,8 @@ Warmup = Annotated[float, typer.Option("--warmup-days", help="Days left out of t
 Reps = Annotated[int, typer.Option("--replications", "-n", min=1, help="Monte Carlo replications.")]
 Seed = Annotated[int, typer.Option("--seed", min=0, help="Seed of the random numbers.")]
 Workers = Annotated[
-    int | None, typer.Option("--workers", min=1, help="Worker processes (default: all cores).")
+    int | None,
+    typer.Option("--workers", min=1, max=1024, help="Worker processes (default: all cores)."),
 ]
 Scheduler = Annotated[
     str | None,
@@ -61,6 +63,8 @@ SETTING_OPTIONS = {
 
 
 def _settings(horizon: float, warmup: float, hazard: float | None) -> TwinSettings:
+    if math.isfinite(horizon) and math.isfinite(warmup) and 0 < horizon <= warmup:
+        fail(f"--warmup-days: {warmup:g} days must be shorter than --horizon-days ({horizon:g})")
     values: dict[str, Any] = {"horizon_days": horizon, "warmup_days": warmup}
     if hazard is not None:
         values["loss_hazard_per_day"] = hazard
@@ -74,7 +78,7 @@ def _check_policies(policies: list[str]) -> None:
     known = policy_names()
     for p in policies:
         if p not in known:
-            fail(f"unknown policy {p!r} (known: {', '.join(known)})")
+            fail(f"--policy: unknown policy {p!r} (known: {', '.join(known)})")
 
 
 def _warnings(networks: list[Network], settings: TwinSettings) -> list[str]:

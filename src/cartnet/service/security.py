@@ -62,8 +62,14 @@ def password_matches(stored_hash: str | None, password: str) -> bool:
 
 
 def new_token() -> str:
-    """A new bearer token (URL-safe text, 256 bits)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A new bearer token (URL-safe text, 256 bits).
+
+    Never starting with ``-``: a command line would read such a token as an option
+    (``cartnet users enrol -0Xy...``), one token in 64 otherwise.
+    """
+    while (token := secrets.token_urlsafe(TOKEN_BYTES)).startswith("-"):
+        pass
+    return token
 
 
 def derived_key(signing_key: str, purpose: str) -> bytes:

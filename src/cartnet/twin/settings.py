@@ -31,7 +31,8 @@ class TwinSettings(BaseModel):
 
     start: date | None = None
     """First simulated day; default: the network's reference date."""
-    horizon_days: Annotated[float, Field(gt=0)] = 365.0
+    horizon_days: Annotated[float, Field(gt=0, le=36_500)] = 365.0
+    """At most a hundred years: dates beyond that leave the calendar."""
     warmup_days: NonNegative = 90.0
     drain_days: NonNegative = 240.0
     """Arrivals go on after the horizon so the last patients of the cohort finish."""
