@@ -129,7 +129,12 @@ def create(
 def enrol(
     token: str = typer.Argument(..., help="The one-time enrolment token."),
     password: str = typer.Option(
-        ..., prompt=True, hide_input=True, confirmation_prompt=True, envvar="CARTNET_NEW_PASSWORD"
+        ...,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        envvar="CARTNET_NEW_PASSWORD",
+        help="The new password (asked for when not given; at least 15 characters).",
     ),
     db: str | None = DB_OPTION,
 ) -> None:
@@ -198,9 +203,9 @@ def enable(username: str = USERNAME, reason: str = REASON, db: str | None = DB_O
 @users_app.command("set-role")
 def set_role(
     username: str = USERNAME,
-    role: Role = typer.Option(..., "--role"),
-    center: str | None = typer.Option(None),
-    site: str | None = typer.Option(None),
+    role: Role = typer.Option(..., "--role", help="The new role."),
+    center: str | None = typer.Option(None, help="Treatment center (center coordinators)."),
+    site: str | None = typer.Option(None, help="Manufacturing site (site operators, QA)."),
     reason: str = REASON,
     db: str | None = DB_OPTION,
 ) -> None:
