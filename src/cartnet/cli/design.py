@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from cartnet.cli.common import err, fail, out, print_json
+from cartnet.cli.numbers import plural
 from cartnet.cli.outputs import check_output, staged
 from cartnet.design.model import DesignFileError, DesignInput, load_design
 from cartnet.design.solve import DesignResult, solve_design
@@ -84,7 +85,7 @@ def _print(result: DesignResult) -> None:
 
 
 def _print_check(rows: list[dict[str, Any]], labels: list[str], n: int) -> None:
-    t = Table(title=f"Twin check: mean over {n} replications", title_justify="left")
+    t = Table(title=f"Twin check: mean over {plural(n, 'replication')}", title_justify="left")
     t.add_column("figure")
     t.add_column("model", justify="right")
     for label in labels:

@@ -23,6 +23,7 @@ from cartnet.cli.common import (
     print_json,
     reachable,
 )
+from cartnet.cli.numbers import CLIPPED, CLIPPED_NOTE, estimate, plural
 from cartnet.cli.outputs import check_output, staged
 from cartnet.network import Network
 from cartnet.twin.policies import policy_names
@@ -156,12 +157,10 @@ KEY_FIGURES = (
 )
 
 
-def _fmt(e: dict[str, Any]) -> str:
-    if e["mean"] is None:
-        return "–"
-    if e["ci_low"] is None:
-        return f"{e['mean']:.3g}"
-    return f"{e['mean']:.4g} [{e['ci_low']:.4g}, {e['ci_high']:.4g}]"
+def _fmt(e: dict[str, Any], key: str, difference: bool = False) -> str:
+    """A KPI cell: shares (and utilization) as %, intervals of levels clipped at 0."""
+    share = key.endswith("_share") or key.startswith("site.")
+    return estimate(e, share=share, non_negative=not difference)
 
 
 def _groups(document: dict[str, Any]) -> list[str]:
@@ -172,10 +171,11 @@ def _groups(document: dict[str, Any]) -> list[str]:
 
 def _print_tables(document: dict[str, Any]) -> None:
     labels = [v["label"] for v in document["variants"]]
+    clipped = False
     for group in _groups(document):
         table = Table(
             title=f"{'All markets' if group == 'all' else 'Market ' + group}: mean [95% CI] "
-            f"over {document['replications']} replications",
+            f"over {plural(document['replications'], 'replication')}",
             title_justify="left",
         )
         table.add_column("figure")
@@ -185,8 +185,9 @@ def _print_tables(document: dict[str, Any]) -> None:
             table.add_column(f"Δ {d['variant']}", justify="right", overflow="fold")
         for key, title in KEY_FIGURES:
             full = f"{group}.{key}"
-            cells = [_fmt(v["kpis"].get(full, {"mean": None})) for v in document["variants"]]
-            cells += [_fmt(d["kpis"].get(full, {"mean": None})) for d in document["differences"]]
+            cells = [_fmt(v["kpis"].get(full, {}), full) for v in document["variants"]]
+            cells += [_fmt(d["kpis"].get(full, {}), full, True) for d in document["differences"]]
+            clipped |= any(CLIPPED in c for c in cells)
             table.add_row(title, *cells)
         out.print(table)
     sites = Table(title="Line utilization after warm-up", title_justify="left")
@@ -199,11 +200,14 @@ def _print_tables(document: dict[str, Any]) -> None:
     for key in site_keys:
         sites.add_row(
             key.split(".")[1],
-            *[_fmt(v["kpis"].get(key, {"mean": None})) for v in document["variants"]],
+            *(cells := [_fmt(v["kpis"].get(key, {}), key) for v in document["variants"]]),
         )
+        clipped |= any(CLIPPED in c for c in cells)
     out.print(sites)
+    if clipped:
+        out.print(f"[dim]{CLIPPED_NOTE}[/]")
     out.print(
-        f"[dim]{document['replications']} replications, seed {document['seed']}, "
+        f"[dim]{plural(document['replications'], 'replication')}, seed {document['seed']}, "
         f"{document['wall_seconds']:.1f} s; figures rest on the network file's assumptions[/]"
     )
 
