@@ -154,17 +154,31 @@ def number(x: float | None, unit: str, *, signed: bool = False) -> str:
     return text
 
 
+CLIPPED = "†"
+CLIPPED_NOTE = (
+    f"{CLIPPED} interval clipped to what the figure can be: not below 0, a share not above "
+    "100 % (the normal approximation reaches past it with few replications)."
+)
+
+
 def cell(e: EstimateDict | None, unit: str, *, signed: bool = False) -> str:
-    """``mean [low, high]``, or the mean alone when there is no CI."""
+    """``mean [low, high]``, or the mean alone when there is no CI; a level's interval
+    clipped (and marked) to the range the figure can take."""
     mean = mean_of(e)
     if mean is None or e is None:
         return "–"
     value = number(mean, unit, signed=signed)
     if e.get("ci_low") is None or e.get("ci_high") is None:
         return value
-    low = number(e["ci_low"], unit, signed=signed)
-    high = number(e["ci_high"], unit, signed=signed)
-    return f"{value} [{_strip_unit(low)}, {_strip_unit(high)}]"
+    low_value, high_value, low_mark, high_mark = e["ci_low"], e["ci_high"], "", ""
+    if not signed:  # a level, not a difference: never negative, a share never above 100 %
+        if low_value < 0:
+            low_value, low_mark = 0.0, CLIPPED
+        if unit == "share" and high_value > 1:
+            high_value, high_mark = 1.0, CLIPPED
+    low = _strip_unit(number(low_value, unit, signed=signed)) + low_mark
+    high = _strip_unit(number(high_value, unit, signed=signed)) + high_mark
+    return f"{value} [{low}, {high}]"
 
 
 def _strip_unit(text: str) -> str:
