@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cartnet.network.entities import OperatorKind, Site
 from cartnet.network.model import Network
-from cartnet.report.labels import Box, Label, place_labels
+from cartnet.report.map_labels import Box, Label, place_labels
 from cartnet.report.world import ATTRIBUTION, country_rings
 
 FORMATS = (".png", ".svg", ".html")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cartnet.network import Network, open_network
-from cartnet.report.labels import Box, label_boxes, place_labels
+from cartnet.report.map_labels import Box, label_boxes, place_labels
 from cartnet.report.maps import MAP_BOUNDS, _plotly_site_labels, site_labels
 
 # (units per degree, character width, line height, marker radius): the PNG in points
