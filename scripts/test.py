@@ -11,4 +11,7 @@ if __name__ == "__main__":
     run("ruff", "check", ".")
     run("ruff", "format", "--check", ".")
     run("mypy")
-    run("pytest", *sys.argv[1:])
+    given = sys.argv[1:]
+    # the slowest tests are named at the end of every run, so a slow-down shows in CI's log
+    durations = [] if any(a.startswith("--durations") for a in given) else ["--durations=15"]
+    run("pytest", *durations, *given)

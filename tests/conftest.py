@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, Type
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from cartnet.network import Network, load_network, open_network
+from cartnet.service import security
 from cartnet.store import upgrade
 
 POSTGRES_URL = os.environ.get("CARTNET_TEST_POSTGRES_URL")
@@ -20,6 +22,30 @@ BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 ``CARTNET_TEST_POSTGRES_URL`` is set (``.ci/run`` sets it)."""
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "two-sites.yaml"
+
+
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID)
+"""argon2id at its cheapest: in-process tests make hundreds of accounts, and the production
+profile (19 MiB, two passes) would cost seconds of the suite without testing anything more.
+A test that needs the real cost is marked ``real_password_cost``; servers started as
+subprocesses always hash with the production profile."""
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("real_password_cost") is None:
+        monkeypatch.setattr(security, "_hasher", CHEAP_HASHER)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what a test needs, so ``-m "not browser"`` or ``-m "not postgres"`` can leave it
+    out on a machine without Chromium or PostgreSQL (CI runs everything)."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgresql" in params.values():
+            item.add_marker(pytest.mark.postgres)
+        if {"page", "browser", "context"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")

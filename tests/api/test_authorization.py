@@ -34,11 +34,11 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from tests.conftest import CHEAP_HASHER
 
 from cartnet.api import create_app
 from cartnet.ledger.roles import Role
@@ -236,7 +236,7 @@ def world(
         pytest.MonkeyPatch.context() as patch,
         _database(request.param, tmp_path_factory.mktemp("authz"), postgres_admin) as url,
     ):
-        patch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+        patch.setattr(security, "_hasher", CHEAP_HASHER)
         upgrade(url)
         settings = ServiceSettings(database_url=url, patient_key=new_key(), signing_key=new_key())
         ctx = ServiceContext.open(settings, migrate=False)

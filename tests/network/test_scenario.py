@@ -10,7 +10,7 @@ from cartnet.network import Network, NetworkError, Scenario, ScenarioError
 
 
 def apply(net: Network, *changes: dict[str, object]) -> Network:
-    return Scenario.model_validate({"id": "what-if", "changes": list(changes)}).apply(net)
+    return net.applying(Scenario.model_validate({"id": "what-if", "changes": list(changes)}))
 
 
 def test_removing_an_approval_changes_who_may_serve(example: Network) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from cartnet.cli import app
-from cartnet.schedule.policies import plan_backlog
+from cartnet.schedule.policies import plan_backlog, policy_factory, policy_names
 from cartnet.twin.policies import OrderRequest, SiteOption, WaitingOrder, make_policy
 
 
@@ -47,9 +48,14 @@ def test_orders_only_move_to_their_eligible_sites() -> None:
     assert plan_backlog(orders) == {1: "other"}
 
 
-def test_policies_are_registered_by_name() -> None:
-    assert make_policy("greedy").name == "greedy"
-    assert make_policy("optimize").replan_every_days == 1.0
+def test_every_policy_is_named_and_the_twin_makes_them_from_their_factories() -> None:
+    assert policy_names() == ["earliest", "greedy", "nearest", "optimize"]
+    assert make_policy(policy_factory("greedy")).name == "greedy"
+    assert make_policy(policy_factory("optimize")).replan_every_days == 1.0
+    with pytest.raises(KeyError, match=r"unknown policy 'fastest'.*known: earliest, greedy"):
+        policy_factory("fastest")
+    with pytest.raises(KeyError, match="pass other policies as factories"):
+        make_policy("greedy")  # the twin alone does not know the scheduler's policies
 
 
 def test_compare_greedy_and_optimize_on_common_random_numbers() -> None:

@@ -5,23 +5,15 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-import pytest
-from argon2 import PasswordHasher
 from markupsafe import escape
 from tests.web.conftest import Portal
 
 from cartnet.ledger.lifecycle import OrderState
-from cartnet.service import orders, security
+from cartnet.service import orders
 from cartnet.service.schemas import OrderView
 
 OFFER = re.compile(r'name="offer" value="([^"]+)"')
 XSS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
-
-
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Signatures check passwords often here; argon2's cost is not what these tests test."""
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 def patient(**extra: str) -> dict[str, str]:

@@ -6,8 +6,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-from argon2 import PasswordHasher
 from markupsafe import escape
 from tests.api.conftest import PASSWORD
 from tests.web.conftest import Portal
@@ -16,7 +14,7 @@ from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderState
 from cartnet.ledger.signatures import SignaturePolicy
-from cartnet.service import custody, orders, quality, security
+from cartnet.service import custody, orders, quality
 from cartnet.service.schemas import (
     CloseException,
     CustodyView,
@@ -29,12 +27,6 @@ from cartnet.store import AuditRepository, make_session_factory
 
 XSS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 RECORDED = "This refusal was recorded on the order"
-
-
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every step is signed here; argon2's cost is not what these tests test."""
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 def local_now() -> str:

@@ -16,7 +16,7 @@ from markupsafe import escape
 from starlette.routing import Route
 from tests.api.conftest import PASSWORD, SITE, USERS
 from tests.web.conftest import Portal
-from tests.web.test_queues import advance, cheap_passwords, now, signed
+from tests.web.test_queues import advance, now, signed
 
 from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.custody import CustodyStep
@@ -38,8 +38,6 @@ from cartnet.service.schemas import (
 from cartnet.web.actions import EVENT_PAGES
 from cartnet.web.custody import STEP_PAGES
 from cartnet.web.portal import page_routers
-
-__all__ = ["cheap_passwords"]  # the fixture, used here too
 
 FIELDS = (
     "printed_name",

@@ -5,20 +5,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from argon2 import PasswordHasher
 from tests.web.conftest import Portal
 from tests.web.test_queues import XSS, advance
 
 from cartnet.ledger.custody import FRESH, Reading, excursions
 from cartnet.ledger.lifecycle import OrderState
-from cartnet.service import security, shipments
+from cartnet.service import shipments
 from cartnet.web.charts import temperature_chart
-
-
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 def log_csv(values: list[float]) -> bytes:

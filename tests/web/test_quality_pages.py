@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from tests.api.conftest import PASSWORD
 from tests.web.conftest import Portal
 from tests.web.test_queues import XSS, advance, now, qc, ship, state
@@ -14,15 +13,10 @@ from tests.web.test_queues import XSS, advance, now, qc, ship, state
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderState
 from cartnet.ledger.roles import Role
-from cartnet.service import custody, orders, quality, security, shipments
+from cartnet.service import custody, orders, quality, shipments
 from cartnet.service.errors import Conflict
 from cartnet.service.schemas import CustodyRequest, CustodyView, OrderView
 from cartnet.web.quality import chain_with_gaps
-
-
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 def local_now() -> str:

@@ -6,14 +6,12 @@ import html
 import re
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from argon2 import PasswordHasher
 from tests.api.conftest import PASSWORD
 from tests.web.conftest import Portal
 
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderState
-from cartnet.service import custody, orders, quality, security, shipments
+from cartnet.service import custody, orders, quality, shipments
 from cartnet.service.schemas import (
     CustodyRequest,
     EventRequest,
@@ -32,12 +30,6 @@ _HANDOFFS: tuple[tuple[OrderState, CustodyStep, str], ...] = (
     (OrderState.SHIPPED_TO_SITE, CustodyStep.RECEIPT_AT_SITE, "operator"),
     (OrderState.RECEIVED_AT_SITE, CustodyStep.START_MANUFACTURING, "operator"),
 )
-
-
-@pytest.fixture(autouse=True)
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every step is signed here; argon2's cost is not what these tests test."""
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 def signed(user: str) -> list[SignatureInput]:

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from tests.api.conftest import PASSWORD, make_users, settings_for
 from tests.web.conftest import Portal
 from tests.web.test_quality_pages import wrong_scan
-from tests.web.test_queues import advance, cheap_passwords, ship
+from tests.web.test_queues import advance, ship
 
 from cartnet.api import create_app
 from cartnet.ledger.lifecycle import OrderState
@@ -24,8 +24,6 @@ from cartnet.service.schemas import NewUser, OrderView
 from cartnet.service.slots import SlotKind
 from cartnet.store.tables import AuditEntryRow
 from cartnet.web import tower as tower_pages
-
-__all__ = ["cheap_passwords"]
 
 TOWER_PATHS = sorted(
     r.path

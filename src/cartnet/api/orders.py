@@ -8,9 +8,9 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from cartnet.api.deps import IDENTIFIER, Caller, Context
 from cartnet.api.problems import READ, SCANS_LIMITED, SIGNED, WRITE
-from cartnet.identity.labels import render_label
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderEvent, OrderState
+from cartnet.report.labels import render_label
 from cartnet.service import custody, labels, orders, quality, shipments
 from cartnet.service.idempotency import Idempotency
 from cartnet.service.schemas import (

@@ -26,7 +26,7 @@ from cartnet.cli.common import (
 from cartnet.cli.numbers import CLIPPED, CLIPPED_NOTE, estimate, plural
 from cartnet.cli.outputs import check_output, staged
 from cartnet.network import Network
-from cartnet.twin.policies import policy_names
+from cartnet.schedule.policies import policy_factory, policy_names
 from cartnet.twin.replications import Variant, executor_for, run_variants
 from cartnet.twin.results import VariantResult, run_document, unserved_warnings
 from cartnet.twin.settings import TwinSettings
@@ -230,9 +230,9 @@ def simulate(
     settings = _settings(horizon_days, warmup_days, loss_hazard)
     _check_policies([policy])
     net = load(network, scenario)
-    label = f"{scenario or 'base'}/{policy}"
+    variant = Variant(f"{scenario or 'base'}/{policy}", net, policy_factory(policy))
     _execute(
-        net.name, [Variant(label, net, policy)], settings, replications, seed, workers,
+        net.name, [variant], settings, replications, seed, workers,
         scheduler, as_json, report,
     )  # fmt: skip
 
@@ -267,7 +267,7 @@ def compare(
     for s in scenarios:
         net = load(network, s)
         for p in policies:
-            variants.append(Variant(f"{s or 'base'}/{p}", net, p))
+            variants.append(Variant(f"{s or 'base'}/{p}", net, policy_factory(p)))
     _execute(
         variants[0].network.name, variants, settings, replications, seed, workers, scheduler,
         as_json, report,

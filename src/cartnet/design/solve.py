@@ -53,7 +53,7 @@ import highspy
 import numpy as np
 
 from cartnet.design.model import Candidate, Center, DesignInput, check_design, km_between
-from cartnet.schedule.solver import new_highs
+from cartnet.highs import new_highs
 
 _INF = highspy.kHighsInf
 

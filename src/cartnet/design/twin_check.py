@@ -33,6 +33,7 @@ from cartnet.network.catalog import open_network
 from cartnet.network.entities import Regulator
 from cartnet.network.model import Network
 from cartnet.network.scenario import Scenario
+from cartnet.schedule.policies import policy_factory
 from cartnet.twin.replications import Variant, run_variants
 from cartnet.twin.results import VariantResult, run_document
 from cartnet.twin.settings import TwinSettings
@@ -101,8 +102,10 @@ def _on_base_network(design: DesignInput, result: DesignResult) -> list[tuple[st
             )
             changes.append({"op": "add_site", "site": site})
     base_label = f"as is, demand x{design.twin.demand_scale:g}"
-    base = Scenario.model_validate({"id": "demand", "changes": scale}).apply(net) if scale else net
-    designed = Scenario.model_validate({"id": "design", "changes": changes}).apply(net)
+    base = (
+        net.applying(Scenario.model_validate({"id": "demand", "changes": scale})) if scale else net
+    )
+    designed = net.applying(Scenario.model_validate({"id": "design", "changes": changes}))
     return [(base_label, base), (f"design, demand x{design.twin.demand_scale:g}", designed)]
 
 
@@ -247,7 +250,8 @@ def twin_check(
 ) -> TwinCheck:
     """Simulate the design (and its baseline) and set the twin's KPIs beside the model's."""
     settings = settings or TwinSettings(apheresis_days=design.durations.apheresis_days)
-    variants = [Variant(label, net, policy) for label, net in design_networks(design, result)]
+    made = policy_factory(policy)
+    variants = [Variant(label, net, made) for label, net in design_networks(design, result)]
     aggregates = run_variants(variants, settings, replications, seed)
     results = [VariantResult(v, a) for v, a in zip(variants, aggregates, strict=True)]
     document = run_document(design.name, results, settings, replications, seed, [])

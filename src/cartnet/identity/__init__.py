@@ -1,8 +1,8 @@
 """Identifiers of the chain of identity: ISBT 128 FIN, DIN and CoI identifier, EU SEC.
 
 Plain value objects with parsing, validation and allocation; no database, no network.
-Printable labels with their bar codes are drawn by :mod:`cartnet.identity.labels`, which
-this package does not import (it needs Pillow and python-barcode). Each identifier
+What a label says is :mod:`cartnet.identity.labels`; drawing it with its bar codes is
+:mod:`cartnet.report.labels` (Pillow and python-barcode stay out of this package). Each identifier
 parses the text a scanner or a keyboard produces and says which part is wrong when it
 is not valid; each renders its eye-readable text and its bar code data. Identifiers carry
 no patient data: allocators take only the issuing facility and the year.

@@ -133,7 +133,12 @@ class Network(Noted):
         """This network, or the named scenario applied to it."""
         if scenario_id is None:
             return self
-        return self.scenario(scenario_id).apply(self)
+        return self.applying(self.scenario(scenario_id))
+
+    def applying(self, scenario: Scenario, *, index: int | None = None) -> Network:
+        """This network with ``scenario``'s changes applied, validated anew."""
+        data = self.model_dump(mode="json", by_alias=True, exclude={"scenarios"})
+        return Network.model_validate(scenario.apply_to(data, index=index))
 
     def eligible_sites(
         self,
@@ -277,7 +282,7 @@ def _scenario_problems(net: Network) -> Iterator[Problem]:
     """A scenario must apply cleanly to the base network."""
     for i, scenario in enumerate(net.scenarios):
         try:
-            scenario.apply(net, index=i)
+            net.applying(scenario, index=i)
         except ScenarioError as e:
             yield Problem(e.path, e.message)
         except NetworkError as e:

@@ -7,8 +7,9 @@ in order to the base network; the result is a new, fully validated network.
 
 from __future__ import annotations
 
+import copy
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,9 +21,6 @@ from cartnet.network.entities import (
     Scope,
     Site,
 )
-
-if TYPE_CHECKING:
-    from cartnet.network.model import Network
 
 
 class ScenarioError(ValueError):
@@ -135,17 +133,17 @@ class Scenario(Noted):
     description: str = ""
     changes: list[Change] = []
 
-    def apply(self, network: Network, *, index: int | None = None) -> Network:
-        """The base network with this scenario's changes applied, validated anew."""
-        from cartnet.network.model import Network
-
-        data = network.model_dump(mode="json", by_alias=True, exclude={"scenarios"})
+    def apply_to(self, data: dict[str, Any], *, index: int | None = None) -> dict[str, Any]:
+        """A network's dumped ``data`` with this scenario's changes applied (``data`` is
+        left as it was); :meth:`cartnet.network.model.Network.applying` validates the
+        result anew. ``index`` locates the scenario in its file for the errors."""
+        changed = copy.deepcopy(data)
         where = f"scenarios[{index}]" if index is not None else f"scenario {self.id!r}"
         for i, change in enumerate(self.changes):
-            _apply_change(data, change, f"{where}.changes[{i}]")
-        data["scenarios"] = []
-        data["applied_scenario"] = self.id
-        return Network.model_validate(data)
+            _apply_change(changed, change, f"{where}.changes[{i}]")
+        changed["scenarios"] = []
+        changed["applied_scenario"] = self.id
+        return changed
 
 
 def _site(data: dict[str, Any], site_id: str, path: str) -> dict[str, Any]:

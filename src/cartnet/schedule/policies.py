@@ -19,11 +19,14 @@ from collections.abc import Mapping, Sequence
 import highspy
 import numpy as np
 
-from cartnet.schedule.solver import new_highs
+from cartnet.highs import new_highs
 from cartnet.twin.policies import (
-    POLICIES,
+    POLICIES as TWIN_POLICIES,
+)
+from cartnet.twin.policies import (
     EarliestDelivery,
     OrderRequest,
+    PolicyFactory,
     SiteOption,
     WaitingOrder,
 )
@@ -122,5 +125,22 @@ def plan_backlog(waiting: Sequence[WaitingOrder]) -> dict[int, str]:
     return moves
 
 
-POLICIES[Greedy.name] = Greedy
-POLICIES[RollingHorizon.name] = RollingHorizon
+POLICIES: dict[str, PolicyFactory] = {
+    **TWIN_POLICIES,
+    Greedy.name: Greedy,
+    RollingHorizon.name: RollingHorizon,
+}
+"""Every booking policy a run may name: the twin's own and the optimizing ones."""
+
+
+def policy_factory(name: str) -> PolicyFactory:
+    """The factory of the policy called ``name``, for the twin to make its own copies."""
+    try:
+        return POLICIES[name]
+    except KeyError:
+        known = ", ".join(sorted(POLICIES))
+        raise KeyError(f"unknown policy {name!r} (known: {known})") from None
+
+
+def policy_names() -> list[str]:
+    return sorted(POLICIES)

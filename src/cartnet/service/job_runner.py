@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from cartnet.schedule.policies import policy_factory
 from cartnet.service.context import ServiceContext
 from cartnet.service.job_files import comparison_files
 from cartnet.service.jobs import CompareJob, JobKind, JobState, base_network
@@ -76,7 +77,7 @@ def run_compare(
     job = CompareJob.model_validate(params)
     base = base_network(ctx)
     variants = [
-        Variant(f"{s or 'base'}/{p}", base.with_scenario(s), p)
+        Variant(f"{s or 'base'}/{p}", base.with_scenario(s), policy_factory(p))
         for s in job.scenarios
         for p in job.policies
     ]

@@ -20,11 +20,11 @@ from sqlalchemy import select, update
 from cartnet.ledger.roles import Role
 from cartnet.network.catalog import open_network
 from cartnet.network.model import Network
+from cartnet.schedule.policies import policy_names
 from cartnet.service.access import Principal
 from cartnet.service.context import ServiceContext
 from cartnet.service.errors import Conflict, Invalid, NotFound
 from cartnet.store.tables import JobRow
-from cartnet.twin.policies import policy_names
 
 PLANNERS = frozenset({Role.PLANNER})
 MAX_REPLICATIONS = 200

@@ -93,24 +93,32 @@ class EarliestDelivery(BookingPolicy):
         return min(options, key=lambda o: (o.expected_delivery, o.cost, o.site))
 
 
-POLICIES: dict[str, Callable[[], BookingPolicy]] = {
+PolicyFactory = Callable[[], BookingPolicy]
+"""How a run is given its policy: a class (or any picklable callable) that makes one, so
+a replication in another process or on Dask makes its own. The twin knows only its own
+policies by name; the scheduling package passes its optimizing ones as factories."""
+
+POLICIES: dict[str, PolicyFactory] = {
     NearestEligible.name: NearestEligible,
     EarliestDelivery.name: EarliestDelivery,
 }
-"""Policies by name; the scheduling package registers its own here."""
+"""The twin's own policies by name."""
 
 
-def make_policy(name: str) -> BookingPolicy:
-    if name not in POLICIES:
-        import cartnet.schedule.policies  # noqa: F401  (registers the optimizing policies)
+def make_policy(policy: str | PolicyFactory) -> BookingPolicy:
+    """A fresh policy from a factory, or from the name of one of the twin's own."""
+    if not isinstance(policy, str):
+        return policy()
     try:
-        return POLICIES[name]()
+        return POLICIES[policy]()
     except KeyError:
         known = ", ".join(sorted(POLICIES))
-        raise KeyError(f"unknown policy {name!r} (known: {known})") from None
+        raise KeyError(
+            f"unknown policy {policy!r} (the twin's own: {known}; pass other policies as "
+            "factories, e.g. cartnet.schedule.policies.policy_factory(name))"
+        ) from None
 
 
-def policy_names() -> list[str]:
-    import cartnet.schedule.policies  # noqa: F401
-
-    return sorted(POLICIES)
+def policy_name(policy: str | PolicyFactory) -> str:
+    """What a run's results call its policy."""
+    return policy if isinstance(policy, str) else str(getattr(policy, "name", policy))

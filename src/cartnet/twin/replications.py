@@ -25,7 +25,7 @@ import numpy as np
 from cartnet.network.model import Network
 from cartnet.twin.kpis import Aggregate, ReplicationKPIs, measure
 from cartnet.twin.pipeline import Pipeline
-from cartnet.twin.policies import make_policy
+from cartnet.twin.policies import PolicyFactory, make_policy, policy_name
 from cartnet.twin.settings import TwinSettings
 
 Progress = Callable[[int, int], None]
@@ -33,11 +33,16 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Variant:
-    """One arm of a run: a network (scenario applied) under a booking policy."""
+    """One arm of a run: a network (scenario applied) under a booking policy (the name of
+    one of the twin's own, or a factory: see :data:`cartnet.twin.policies.PolicyFactory`)."""
 
     label: str
     network: Network
-    policy: str
+    policy: str | PolicyFactory
+
+    @property
+    def policy_name(self) -> str:
+        return policy_name(self.policy)
 
 
 def generators(seed: int, replication: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -47,7 +52,11 @@ def generators(seed: int, replication: int) -> tuple[np.random.Generator, np.ran
 
 
 def run_replication(
-    network: Network, policy: str, settings: TwinSettings, seed: int, replication: int
+    network: Network,
+    policy: str | PolicyFactory,
+    settings: TwinSettings,
+    seed: int,
+    replication: int,
 ) -> ReplicationKPIs:
     patients, durations = generators(seed, replication)
     pipeline = Pipeline(network, make_policy(policy), settings, patients, durations)

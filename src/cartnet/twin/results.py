@@ -56,7 +56,7 @@ def run_document(
             {
                 "label": r.label,
                 "scenario": r.variant.network.applied_scenario,
-                "policy": r.variant.policy,
+                "policy": r.variant.policy_name,
                 "kpis": {k: e.as_dict() for k, e in agg.estimates().items()},
                 "utilization_weekly": {
                     k: np.round(v, 4).tolist() for k, v in agg.mean_utilization().items()

@@ -18,11 +18,11 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from cartnet.api.deps import IDENTIFIER
-from cartnet.identity.labels import render_label
 from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.lifecycle import OrderEvent, OrderState, transition_rule
 from cartnet.ledger.roles import Role
 from cartnet.network.entities import Scope
+from cartnet.report.labels import render_label
 from cartnet.service import labels, orders
 from cartnet.service.errors import Invalid, ServiceError
 from cartnet.service.schemas import BookChain, NewOrder, OfferList, OrderView, Reason, Reschedule

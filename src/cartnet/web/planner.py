@@ -21,11 +21,11 @@ from cartnet.api.deps import IDENTIFIER
 from cartnet.ledger.roles import Role
 from cartnet.report.twin_report import FIGURES
 from cartnet.report.twin_summary import RunContext, headlines, kpi_tables
+from cartnet.schedule.policies import policy_names
 from cartnet.service import jobs
 from cartnet.service.errors import NotFound, ServiceError
 from cartnet.service.job_files import comparison_files, variant_networks
 from cartnet.service.jobs import CompareJob, JobState, JobView, base_network
-from cartnet.twin.policies import policy_names
 from cartnet.web.events import status_of
 from cartnet.web.page import Page, field_errors, form_values, role_page
 

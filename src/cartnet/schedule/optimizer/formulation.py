@@ -34,6 +34,7 @@ from typing import Any
 import highspy
 import numpy as np
 
+from cartnet.highs import new_highs
 from cartnet.schedule.capacity import CapacityCalendar
 from cartnet.schedule.optimizer.apheresis import (
     capacity_of,
@@ -42,7 +43,6 @@ from cartnet.schedule.optimizer.apheresis import (
     never_binds,
 )
 from cartnet.schedule.optimizer.chains import Chains, Job
-from cartnet.schedule.solver import new_highs
 
 _INF = highspy.kHighsInf
 

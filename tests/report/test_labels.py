@@ -18,17 +18,8 @@ from cartnet.identity import (
     SingleEuropeanCode,
     TissueEstablishmentCode,
 )
-from cartnet.identity.labels import (
-    DPI,
-    LABEL_SIZE,
-    MODULE_DOTS,
-    NO_DIN,
-    NO_EXPIRY,
-    QUIET_ZONE_MODULES,
-    LabelContent,
-    label_fields,
-    render_label,
-)
+from cartnet.identity.labels import NO_DIN, NO_EXPIRY, LabelContent, label_fields
+from cartnet.report.labels import DPI, LABEL_SIZE, MODULE_DOTS, QUIET_ZONE_MODULES, render_label
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COI = ChainOfIdentityId.parse("&/CHG123426A1B2C3")
