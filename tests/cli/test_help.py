@@ -54,7 +54,7 @@ def test_design_help_lists_the_built_in_instances() -> None:
 
 
 def test_policy_help_names_every_policy() -> None:
-    from cartnet.twin.policies import policy_names
+    from cartnet.schedule.policies import policy_names
 
     result = runner.invoke(app, ["simulate", "--help"], env={"COLUMNS": "200"})
     text = " ".join(result.output.split())

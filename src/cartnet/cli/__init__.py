@@ -13,6 +13,7 @@ import importlib
 import os
 import signal
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Any, NamedTuple
 
 import typer
@@ -31,12 +32,6 @@ class Entry(NamedTuple):
 
 
 COMMANDS: dict[str, Entry] = {
-    "network": Entry(
-        "cartnet.cli.network", "app", "Validate, show and map a manufacturing network."
-    ),
-    "db": Entry("cartnet.cli.db", "db_app", "Create or migrate the cartnet database."),
-    "audit": Entry("cartnet.cli.db", "audit_app", "Check the audit trail stored in the database."),
-    "users": Entry("cartnet.cli.users", "users_app", "Manage the service's accounts."),
     "serve": Entry(
         "cartnet.cli.serve", "serve", "Run the orchestration service (REST API under /api/v1, "
         "docs at /docs)."
@@ -64,6 +59,12 @@ COMMANDS: dict[str, Entry] = {
         "cartnet.cli.design", "design",
         "Choose which sites to open or expand, at which size, and where patients go.",
     ),
+    "network": Entry(
+        "cartnet.cli.network", "app", "Validate, show and map a manufacturing network."
+    ),
+    "db": Entry("cartnet.cli.db", "db_app", "Create or migrate the cartnet database."),
+    "audit": Entry("cartnet.cli.db", "audit_app", "Check the audit trail stored in the database."),
+    "users": Entry("cartnet.cli.users", "users_app", "Manage the service's accounts."),
 }  # fmt: skip
 
 _TYPE_NAMES = {
@@ -118,22 +119,52 @@ def load_command(name: str) -> click.Command:
     return readable_metavars(command)
 
 
+class LazyCommands(MutableMapping[str, click.Command]):
+    """The root's commands by name: every name of :data:`COMMANDS` is listed, a command
+    is imported the first time it is looked up."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._loaded[name] = load_command(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in COMMANDS or name in self._loaded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*COMMANDS, *self._loaded]))
+
+    def __len__(self) -> int:
+        return len(set(COMMANDS) | set(self._loaded))
+
+
 class LazyGroup(TyperGroup):
     """The root group: lists commands from :data:`COMMANDS`, imports one only to run it."""
 
     _listing = False
 
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands()
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
+        return list(self.commands)  # the names only: nothing imported
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS:
-            return None
-        if self._listing:
+        if self._listing and cmd_name in COMMANDS:
             return TyperCommand(name=cmd_name, help=COMMANDS[cmd_name].summary)
-        if cmd_name not in self.commands:
-            self.commands[cmd_name] = load_command(cmd_name)
-        return self.commands[cmd_name]
+        return super().get_command(ctx, cmd_name)
 
     def main(  # type: ignore[override]
         self, args: Any = None, prog_name: str | None = None, **kwargs: Any
