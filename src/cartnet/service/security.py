@@ -41,11 +41,16 @@ _hasher = PasswordHasher(
 )
 
 
+_PRODUCTION_HASHER = _hasher
+"""The profile above, kept for the dummy hash even while tests or the demo swap in a
+cheap ``_hasher``: an unknown user must cost what a real one costs."""
+
+
 @functools.cache
 def _dummy_hash() -> str:
     """A hash to verify against for unknown users; made on first use, not at import
     (an argon2 hash costs tens of milliseconds that every command would pay)."""
-    return _hasher.hash("cartnet: no such user")
+    return _PRODUCTION_HASHER.hash("cartnet: no such user")
 
 
 def hash_password(password: str) -> str:
