@@ -88,4 +88,4 @@ def test_map_refuses_unknown_format(example_path: Path, tmp_path: Path) -> None:
         app, ["network", "map", str(example_path), "-o", str(tmp_path / "map.jpg")]
     )
     assert result.exit_code == 1
-    assert "use a .png, .svg or .html file" in result.stderr
+    assert "must end in .png, .svg or .html" in result.stderr

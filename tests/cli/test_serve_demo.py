@@ -114,18 +114,18 @@ def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_serve_demo_refuses_a_database_that_holds_data(
-    environment: Path, database_url: str
+    environment: Path, migrated_url: str
 ) -> None:
     made = runner.invoke(
         app,
         ["users", "create", "ada", "--role", "admin", "--name", "Ada Admin"],
         env={
             "CARTNET_NEW_PASSWORD": "long enough passphrase",
-            "CARTNET_DATABASE_URL": database_url,
+            "CARTNET_DATABASE_URL": migrated_url,
         },
     )
     assert made.exit_code == 0, made.output
-    refused = runner.invoke(app, ["serve", "--demo", "--db", database_url])
+    refused = runner.invoke(app, ["serve", "--demo", "--db", migrated_url])
     assert refused.exit_code == 1
     assert "already holds data (1 users, 1 audit entries)" in refused.output
     assert "--demo needs a new or empty database" in refused.output

@@ -72,9 +72,12 @@ def test_bad_requests_exit_1_with_a_message(example_path: Path) -> None:
     cases = [
         (["simulate", net, "--policy", "fastest"], "unknown policy 'fastest'"),
         (["simulate", net, "--scenario", "nope"], "unknown scenario 'nope'"),
-        (["simulate", net, "--horizon-days", "60", "--warmup-days", "90"], "must be longer"),
+        (
+            ["simulate", net, "--horizon-days", "60", "--warmup-days", "90"],
+            "must be shorter than --horizon-days",
+        ),
         (["compare", net, "-s", "bigger-leiden"], "at least two variants"),
-        (["simulate", net, *QUICK, "--report", "r.pdf"], "the report is an .html file"),
+        (["simulate", net, *QUICK, "--report", "r.pdf"], "must end in .html"),
     ]
     for args, message in cases:
         result = runner.invoke(app, args)

@@ -26,7 +26,7 @@ def _users(*args: str) -> object:
     return runner.invoke(app, ["users", *args])
 
 
-def test_create_list_and_revoke(environment: Path, database_url: str) -> None:
+def test_create_list_and_revoke(environment: Path, migrated_url: str) -> None:
     created = _users(
         "create",
         "carla",
@@ -39,14 +39,14 @@ def test_create_list_and_revoke(environment: Path, database_url: str) -> None:
         "--password",
         "long enough passphrase",
         "--db",
-        database_url,
+        migrated_url,
     )
     assert created.exit_code == 0, created.output
     assert "created carla (center_coordinator, dana-farber)" in created.output
-    listed = _users("list", "--db", database_url)
+    listed = _users("list", "--db", migrated_url)
     assert listed.exit_code == 0
     assert re.search(r"carla\s+center_coordinator\s+dana-farber\s+Carla Ruiz", listed.output)
-    revoked = _users("revoke-tokens", "carla", "--db", database_url)
+    revoked = _users("revoke-tokens", "carla", "--db", migrated_url)
     assert revoked.exit_code == 0 and "revoked 0 token(s) of carla" in revoked.output
     assert (environment / "data" / "cartnet" / "patient-key.txt").exists()
 
@@ -62,17 +62,17 @@ def test_create_list_and_revoke(environment: Path, database_url: str) -> None:
     ],
 )
 def test_bad_accounts_are_refused_cleanly(
-    environment: Path, database_url: str, args: list[str], message: str
+    environment: Path, migrated_url: str, args: list[str], message: str
 ) -> None:
     options = args if "--password" in args else [*args, "--password", "long enough passphrase"]
-    result = _users("create", "someone", "--name", "Some One", *options, "--db", database_url)
+    result = _users("create", "someone", "--name", "Some One", *options, "--db", migrated_url)
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
 
 
 def test_a_taken_username_and_foreign_keys_are_refused(
-    environment: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    environment: Path, migrated_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ok = [
         "create",
@@ -84,7 +84,7 @@ def test_a_taken_username_and_foreign_keys_are_refused(
         "--password",
         "long enough passphrase",
         "--db",
-        database_url,
+        migrated_url,
     ]
     assert _users(*ok).exit_code == 0
     again = _users(*ok)
@@ -92,41 +92,41 @@ def test_a_taken_username_and_foreign_keys_are_refused(
     upper = _users("create", "ADA", *ok[2:])
     assert upper.exit_code == 1 and "is taken (as 'ada')" in upper.output
     monkeypatch.setenv("CARTNET_PATIENT_KEY", new_key())
-    other = _users("list", "--db", database_url)
+    other = _users("list", "--db", migrated_url)
     assert other.exit_code == 1
     assert "patient key is not the one this database was written with" in other.output
 
 
-def test_the_account_lifecycle_from_the_command_line(environment: Path, database_url: str) -> None:
+def test_the_account_lifecycle_from_the_command_line(environment: Path, migrated_url: str) -> None:
     """Create without a password (enrolment token), enrol, disable, enable, set a role,
     reset the password, lift a lockout: each a clean command, audited and verified."""
-    made = _users("create", "Quinn", "--role", "planner", "--name", "Quinn Q", "--db", database_url)
+    made = _users("create", "Quinn", "--role", "planner", "--name", "Quinn Q", "--db", migrated_url)
     assert made.exit_code == 0, made.output
     found = re.search(r"enrolment token for Quinn \(one use, until [^)]+\): (\S+)", made.output)
     assert found is not None, made.output
-    listed = _users("list", "--db", database_url)
+    listed = _users("list", "--db", migrated_url)
     assert "not enrolled" in listed.output
     weak = runner.invoke(
         app,
-        ["users", "enrol", found.group(1), "--db", database_url],
+        ["users", "enrol", found.group(1), "--db", migrated_url],
         input="1q2w3e4r5t6y7u8i\n1q2w3e4r5t6y7u8i\n",
     )
     assert weak.exit_code == 1 and "commonly used" in weak.output, weak.output
     bad = runner.invoke(
         app,
-        ["users", "enrol", found.group(1), "--db", database_url],
+        ["users", "enrol", found.group(1), "--db", migrated_url],
         input="quinn likes long walks\nquinn likes long walks\n",
     )
     assert bad.exit_code == 1 and "may not contain the username" in bad.output
     good = runner.invoke(
         app,
-        ["users", "enrol", found.group(1), "--db", database_url],
+        ["users", "enrol", found.group(1), "--db", migrated_url],
         input="violet tram orbit saffron\nviolet tram orbit saffron\n",
     )
     assert good.exit_code == 0 and "quinn enrolled" in good.output.casefold(), good.output
     reuse = runner.invoke(
         app,
-        ["users", "enrol", found.group(1), "--db", database_url],
+        ["users", "enrol", found.group(1), "--db", migrated_url],
         input="violet tram orbit saffron\nviolet tram orbit saffron\n",
     )
     assert reuse.exit_code == 1 and "unknown or expired enrolment token" in reuse.output
@@ -138,9 +138,9 @@ def test_the_account_lifecycle_from_the_command_line(environment: Path, database
         (["unlock", "quinn"], "lockout lifted"),
         (["reset-password", "quinn", "--reason", "forgot"], "enrolment token for Quinn"),
     ]:
-        result = _users(*args, "--db", database_url)
+        result = _users(*args, "--db", migrated_url)
         assert said.casefold() in result.output.casefold(), (args, result.output)
-    listed = _users("list", "--db", database_url)
+    listed = _users("list", "--db", migrated_url)
     assert re.search(r"Quinn\s+logistics\s+Quinn Q \(not enrolled\)", listed.output), listed.output
-    verified = runner.invoke(app, ["audit", "verify", "--db", database_url])
+    verified = runner.invoke(app, ["audit", "verify", "--db", migrated_url])
     assert verified.exit_code == 0, verified.output

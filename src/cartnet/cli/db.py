@@ -6,6 +6,9 @@ in the user data directory is used (:func:`cartnet.store.database_url`).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -14,6 +17,7 @@ from cartnet.cli.common import err, fail, out
 from cartnet.service.settings import existing_key
 from cartnet.service.verification import CHECKS, verify_database
 from cartnet.store import (
+    DATABASE_URL_VARIABLE,
     AuditRepository,
     ChainHeadMissingError,
     DatabaseError,
@@ -47,16 +51,83 @@ def redacted(url: str) -> str:
         return url
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory ones)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def _source(db: str | None) -> str:
+    if db:
+        return "--db"
+    if os.environ.get(DATABASE_URL_VARIABLE):
+        return "$" + DATABASE_URL_VARIABLE
+    return "the default database"
+
+
+def valid_database_url(db: str | None) -> str:
+    """The database URL, refused (naming where it came from) unless SQLite or PostgreSQL."""
+    if db is not None and not db.strip():
+        fail("--db: give a database URL, or leave --db out to use the default")
+    url = database_url(db)
+    try:
+        backend: str | None = make_url(url).get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend not in ("sqlite", "postgresql"):
+        fail(
+            f"{_source(db)}: {redacted(url)!r} is not a SQLite or PostgreSQL URL; use "
+            "sqlite+pysqlite:///path/to/cartnet.db or postgresql+psycopg://user@host/dbname"
+        )
+    return url
+
+
+def existing_database(db: str | None) -> str:
+    """The database URL, refused when it names a SQLite file that does not exist.
+
+    Opening a SQLite path makes the file; a mistyped ``--db`` would then be migrated
+    into a new empty database and the command would report on nothing. Only
+    ``cartnet serve`` and ``cartnet db upgrade`` create a database, and say so.
+    """
+    url = valid_database_url(db)
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        fail(
+            f"{_source(db)}: no database at {path} (check the path; `cartnet db upgrade` or "
+            "`cartnet serve` creates a new one)"
+        )
+    return url
+
+
+def announce_new(url: str, existed: bool) -> None:
+    """Say so when a command made a new SQLite database file."""
+    path = sqlite_file(url)
+    if path is not None and not existed and path.is_file():
+        err.print(f"created a new database at {path}", highlight=False, soft_wrap=True)
+
+
+def database_exists(url: str) -> bool:
+    path = sqlite_file(url)
+    return path is None or path.is_file()
+
+
 @db_app.command("upgrade")
 def db_upgrade(db: str | None = DB_OPTION) -> None:
     """Create the tables, or migrate them to the latest schema (safe to run again)."""
-    url = database_url(db)
+    url = valid_database_url(db)
+    existed = database_exists(url)
     try:
         upgrade(url)
     except DatabaseError as e:
         fail(str(e))
     except SQLAlchemyError as e:
         fail(f"cannot migrate {redacted(url)}: {e.__class__.__name__}: {e.args[0]}")
+    announce_new(url, existed)
     out.print(f"database at {redacted(url)} is up to date", highlight=False, soft_wrap=True)
 
 
@@ -91,8 +162,8 @@ def audit_verify(
     try:
         kept = [parse_checkpoint(text) for text in checkpoint or []]
     except ValueError as e:
-        fail(str(e))
-    url = database_url(db)
+        fail(f"--checkpoint: {e}")
+    url = existing_database(db)
     try:
         engine = make_engine(url)
     except DatabaseError as e:
@@ -142,7 +213,7 @@ def audit_verify(
 def audit_head(db: str | None = DB_OPTION) -> None:
     """Print the trail's head as SEQUENCE:HASH, to keep outside the database (a ticket, a
     signed mail, write-once storage) and give to `verify --checkpoint` later."""
-    url = database_url(db)
+    url = existing_database(db)
     try:
         engine = make_engine(url)
     except DatabaseError as e:

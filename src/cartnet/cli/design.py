@@ -19,6 +19,8 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from cartnet.cli.common import err, fail, out, print_json
+from cartnet.cli.numbers import plural
+from cartnet.cli.outputs import check_output, staged
 from cartnet.design.model import DesignFileError, DesignInput, load_design
 from cartnet.design.service_level import Iteration, ServiceLevelResult
 from cartnet.design.solve import DesignResult, solve_design
@@ -69,13 +71,20 @@ def _design(name: str) -> DesignInput:
         return _import_ishipment(Path(name))[0]
     hit = BUILTIN.match(name)
     if hit and not Path(name).exists():
-        if hit.group("n"):
-            from cartnet.design.ishipment import ishipment_instance
+        try:
+            if hit.group("n"):
+                from cartnet.design.ishipment import ishipment_instance
 
-            return ishipment_instance(float(hit.group("n")))
-        from cartnet.design.kymriah import kymriah_instance
+                return ishipment_instance(float(hit.group("n")))
+            from cartnet.design.kymriah import kymriah_instance
 
-        return kymriah_instance(float(hit.group("g")))
+            return kymriah_instance(float(hit.group("g")))
+        except ValidationError as e:
+            what = "patients a year" if hit.group("n") else "demand growth"
+            why = "; ".join(field_message(x) for x in e.errors())
+            fail(f"DESIGN {name}: not a usable {what}: {why}")
+        except (ValueError, OverflowError) as e:
+            fail(f"DESIGN {name}: {e}")
     try:
         return load_design(name)
     except DesignFileError as e:
@@ -121,7 +130,7 @@ def _print(result: DesignResult) -> None:
 
 
 def _print_check(rows: list[dict[str, Any]], labels: list[str], n: int) -> None:
-    t = Table(title=f"Twin check: mean over {n} replications", title_justify="left")
+    t = Table(title=f"Twin check: mean over {plural(n, 'replication')}", title_justify="left")
     t.add_column("figure")
     t.add_column("model", justify="right")
     for label in labels:
@@ -203,8 +212,10 @@ def design(
         str,
         typer.Argument(
             metavar="DESIGN",
-            help="A design YAML file, an i-SHIPMENT .dat file, or a built-in: "
-            "ishipment-500, kymriah-2020-x2.",
+            help="A design YAML file, an i-SHIPMENT .dat file, or a built-in instance: "
+            "ishipment-N (the iShipment network with N patients a year, e.g. ishipment-500) "
+            "or kymriah-2020-xG (the kymriah-2020 network with its demand grown G times, "
+            "G > 0, e.g. kymriah-2020-x2).",
         ),
     ],
     objective: Annotated[
@@ -249,8 +260,8 @@ def design(
     """Choose which sites to open or expand, at which size, and where patients go."""
     if objective is not None and objective not in ("cost", "time"):
         fail(f"--objective: {objective!r} is not cost or time")
-    if report is not None and report.suffix.lower() != ".html":
-        fail(f"--report {report}: the report is an .html file")
+    if report is not None:
+        check_output(report, "--report", (".html",))
     targets = None
     if service_level is not None:
         from cartnet.design.service_level import parse_targets
@@ -298,7 +309,8 @@ def design(
     if report is not None:
         from cartnet.report.design_report import write_design_report
 
-        write_design_report(d, result, check, report, loop)
+        with staged(report) as tmp:
+            write_design_report(d, result, check, tmp, loop)
         err.print(f"report written to {report}", highlight=False)
     if as_json:
         payload = result.as_dict()

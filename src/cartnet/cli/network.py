@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from cartnet.cli.common import err, fail, load, out, parse_date, print_json
+from cartnet.cli.outputs import check_output, staged
 from cartnet.network import NetworkFileError, open_network
 from cartnet.network.summary import summarize
 from cartnet.report.maps import FORMATS, render_network_map
@@ -26,6 +27,8 @@ ScenarioOpt = Annotated[
 @app.command()
 def validate(network: NetworkArg) -> None:
     """Check a network file (or a packaged network); list every problem with line and path."""
+    if not network.strip():
+        fail("NETWORK: give a packaged network name (kymriah-2020) or a network file")
     try:
         net = open_network(network)
     except NetworkFileError as e:
@@ -105,8 +108,8 @@ def map_(
     scenario: ScenarioOpt = None,
 ) -> None:
     """Draw sites and treatment centers on a world map, rendered offline."""
-    if output.suffix.lower() not in FORMATS:
-        fail(f"--output {output}: use a .png, .svg or .html file")
+    check_output(output, "--output", tuple(FORMATS))
     net = load(network, scenario)
-    render_network_map(net, output)
+    with staged(output) as tmp:
+        render_network_map(net, tmp)
     out.print(f"map written to {output}")

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cartnet.cli.common import err, fail, load, out, parse_date, print_json
+from cartnet.cli.common import SCENARIO_HELP, err, fail, load, out, parse_date, print_json
+from cartnet.cli.outputs import check_output, write_text
 from cartnet.network import Scope
 from cartnet.schedule.capacity import CapacityCalendar
 from cartnet.schedule.offers import OfferPlanner, OfferRequest
@@ -33,10 +34,10 @@ def offers(
         str | None,
         typer.Option("--earliest-apheresis", help="YYYY-MM-DD; default: the reference date."),
     ] = None,
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s")] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help=SCENARIO_HELP)] = None,
     k: Annotated[int, typer.Option("-k", min=1, help="How many chains to list.")] = 5,
     per_site: Annotated[int, typer.Option("--per-site", min=1, help="Chains per site.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """The best slot chains for one order, and why every other site is excluded."""
     net = load(network, scenario)
@@ -46,9 +47,12 @@ def offers(
         product = net.products[0].id
     try:
         net.center(center)
+    except KeyError as e:
+        fail(f"--center: {e.args[0]}")
+    try:
         net.product(product)
     except KeyError as e:
-        fail(str(e.args[0]))
+        fail(f"--product: {e.args[0]}")
     if scope is Scope.CLINICAL and not trial:
         fail("--trial is needed for a clinical patient")
     earliest = parse_date(earliest_apheresis, "--earliest-apheresis") or net.reference_date
@@ -124,11 +128,11 @@ def optimize(
     network: Annotated[
         str, typer.Option("--network", "-n", help="A packaged network name or a YAML file.")
     ],
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s")] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help=SCENARIO_HELP)] = None,
     time_limit: Annotated[
         float, typer.Option("--time-limit", help="Seconds the solver may run.")
     ] = 30.0,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Plan a backlog: most patients first, then least time to treatment; with its proof.
 
@@ -141,7 +145,9 @@ def optimize(
 
     if time_limit <= 0:
         fail(f"--time-limit must be positive (got {time_limit:g})")
-    net = load(network, scenario)
+    if not backlog_file.is_file():
+        fail(f"BACKLOG.json {backlog_file}: no such file")
+    net = load(network, scenario, option="--network")
     try:
         backlog = load_backlog(backlog_file, net)
     except BacklogError as e:
@@ -217,8 +223,8 @@ def backlog(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="YYYY-MM-DD; default: the reference date.")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random draw.")] = 0,
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help=SCENARIO_HELP)] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Backlog JSON to write.")] = Path(
         "backlog.json"
     ),
@@ -226,11 +232,9 @@ def backlog(
     """Write a sample backlog drawn from the network's demand (input for cartnet optimize)."""
     from cartnet.schedule.backlog import sample_backlog
 
+    check_output(output, "--output")
     net = load(network, scenario)
     day = parse_date(as_of, "--as-of") or net.reference_date
     drawn = sample_backlog(net, orders, day, seed=seed)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix(output.suffix + ".tmp")
-    tmp.write_text(drawn.model_dump_json(indent=1, exclude_none=True) + "\n", encoding="utf-8")
-    tmp.replace(output)  # never a half-written file
+    write_text(output, drawn.model_dump_json(indent=1, exclude_none=True) + "\n")
     out.print(f"{len(drawn.orders)} orders as of {day} written to {output}")

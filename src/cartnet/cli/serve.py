@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,30 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from cartnet.cli.common import err, fail
-from cartnet.cli.db import DB_OPTION, redacted
+from cartnet.cli.db import (
+    DB_OPTION,
+    announce_new,
+    database_exists,
+    existing_database,
+    redacted,
+    valid_database_url,
+)
 from cartnet.network import NetworkError, NetworkFileError
 from cartnet.service.context import KeyMismatchError, ServiceContext
 from cartnet.service.settings import ConfigFileError, ServiceSettings
 from cartnet.store.database import DatabaseError, data_dir, database_url
+
+
+class LogLevel(StrEnum):
+    """uvicorn's log levels."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
+
 
 NETWORK_OPTION = typer.Option(
     None, "--network", help="Network the service runs (name or file); default kymriah-2020."
@@ -46,8 +66,16 @@ def service(
     network: str | None = None,
     scenario: str | None = None,
     config: Path | None = None,
+    create: bool = False,
 ) -> Iterator[ServiceContext]:
-    """The service context for a command, with clean errors for bad settings."""
+    """The service context for a command, with clean errors for bad settings.
+
+    Only with ``create`` (``cartnet serve``) may a new SQLite database be made.
+    """
+    if create:
+        valid_database_url(db)
+    else:
+        existing_database(db)
     try:
         settings = ServiceSettings.from_env(
             key_dir=data_dir(),
@@ -58,7 +86,7 @@ def service(
         )
     except ConfigFileError as e:
         fail(
-            f"the service configuration has {len(e.problems)} problem(s)",
+            f"--config {config}: the service configuration has {len(e.problems)} problem(s)",
             [str(p) for p in e.problems],
         )
     except ValidationError as e:
@@ -66,10 +94,18 @@ def service(
             "the service settings are not valid",
             [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()],
         )
+    existed = database_exists(database_url(settings.database_url))
     try:
         ctx = ServiceContext.open(settings)
-    except (NetworkError, NetworkFileError, KeyError) as e:
-        fail(f"cannot load the network {settings.network!r}: {e}")
+    except KeyError as e:
+        fail(f"--scenario: {e.args[0]}")
+    except NetworkFileError as e:
+        fail(
+            f"--network {settings.network}: not a usable network ({len(e.problems)} problem(s))",
+            [str(p) for p in e.problems],
+        )
+    except NetworkError as e:
+        fail(f"--scenario {settings.scenario}: does not apply: {e}")
     except (DatabaseError, KeyMismatchError) as e:
         fail(str(e))
     except SQLAlchemyError as e:
@@ -77,6 +113,7 @@ def service(
             f"cannot open the database {redacted(database_url(settings.database_url))}: "
             f"{e.__class__.__name__}: {e.args[0]}"
         )
+    announce_new(database_url(settings.database_url), existed)
     try:
         yield ctx
     finally:
@@ -93,7 +130,9 @@ def serve(
     workers: int = typer.Option(
         1, min=1, max=64, help="Server processes (one per core uses every core)."
     ),
-    log_level: str = typer.Option("info", help="uvicorn log level."),
+    log_level: LogLevel = typer.Option(
+        LogLevel.info, case_sensitive=False, help="How much the server logs."
+    ),
     demo: bool = typer.Option(
         False,
         "--demo",
@@ -127,7 +166,7 @@ def serve(
         from cartnet.cli.demo import demo_database
 
         db, network, scenario = demo_database(db, network, scenario)
-    with service(db, network, scenario, config) as ctx:
+    with service(db, network, scenario, config, create=True) as ctx:
         if demo:
             from cartnet.cli.demo import fill_and_print
 
@@ -142,7 +181,7 @@ def serve(
         )
         if workers == 1:
             uvicorn.run(
-                create_app(ctx), host=host, port=port, log_level=log_level, **server_options
+                create_app(ctx), host=host, port=port, log_level=log_level.value, **server_options
             )
             return
         os.environ.update(environment_for(ctx.settings, None if config is None else str(config)))
@@ -152,7 +191,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level=log_level,
+        log_level=log_level.value,
         **server_options,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,10 +12,21 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cartnet.cli.common import err, fail, load, out, print_json
-from cartnet.fielderrors import field_message
+from cartnet.cli.common import (
+    POLICY_HELP,
+    SCENARIO_HELP,
+    err,
+    fail,
+    load,
+    option_message,
+    out,
+    print_json,
+    reachable,
+)
+from cartnet.cli.numbers import estimate, plural
+from cartnet.cli.outputs import check_output, staged
 from cartnet.network import Network
-from cartnet.report.twin_summary import FLAG_NOTE, interval
+from cartnet.report.twin_summary import CLIPPED, CLIPPED_NOTE, FLAG_NOTE
 from cartnet.schedule.policies import policy_factory, policy_names
 from cartnet.twin.replications import Variant, executor_for, run_variants
 from cartnet.twin.results import VariantResult, run_document, unserved_warnings
@@ -28,7 +40,8 @@ Warmup = Annotated[float, typer.Option("--warmup-days", help="Days left out of t
 Reps = Annotated[int, typer.Option("--replications", "-n", min=1, help="Monte Carlo replications.")]
 Seed = Annotated[int, typer.Option("--seed", min=0, help="Seed of the random numbers.")]
 Workers = Annotated[
-    int | None, typer.Option("--workers", min=1, help="Worker processes (default: all cores).")
+    int | None,
+    typer.Option("--workers", min=1, max=1024, help="Worker processes (default: all cores)."),
 ]
 Scheduler = Annotated[
     str | None,
@@ -63,6 +76,14 @@ ApheresisDays = Annotated[
     ),
 ]
 
+SETTING_OPTIONS = {
+    "horizon_days": "--horizon-days",
+    "warmup_days": "--warmup-days",
+    "loss_hazard_per_day": "--loss-hazard",
+    "call_ahead_per_line": "--call-ahead",
+    "apheresis_days": "--apheresis-days",
+}
+
 
 def _settings(
     horizon: float,
@@ -71,6 +92,8 @@ def _settings(
     call_ahead: float | None = None,
     apheresis_days: float | None = None,
 ) -> TwinSettings:
+    if math.isfinite(horizon) and math.isfinite(warmup) and 0 < horizon <= warmup:
+        fail(f"--warmup-days: {warmup:g} days must be shorter than --horizon-days ({horizon:g})")
     values: dict[str, Any] = {"horizon_days": horizon, "warmup_days": warmup}
     if hazard is not None:
         values["loss_hazard_per_day"] = hazard
@@ -81,14 +104,14 @@ def _settings(
     try:
         return TwinSettings(**values)
     except ValidationError as e:
-        fail("; ".join(field_message(x) for x in e.errors()))
+        fail("; ".join(option_message(x, SETTING_OPTIONS) for x in e.errors()))
 
 
 def _check_policies(policies: list[str]) -> None:
     known = policy_names()
     for p in policies:
         if p not in known:
-            fail(f"unknown policy {p!r} (known: {', '.join(known)})")
+            fail(f"--policy: unknown policy {p!r} (known: {', '.join(known)})")
 
 
 def _warnings(networks: list[Network], settings: TwinSettings) -> list[str]:
@@ -109,8 +132,10 @@ def _execute(
     as_json: bool,
     report: Path | None,
 ) -> dict[str, Any]:
-    if report is not None and report.suffix.lower() != ".html":
-        fail(f"--report {report}: the report is an .html file")
+    if report is not None:
+        check_output(report, "--report", (".html",))
+    if scheduler:
+        reachable(scheduler)
     warnings = _warnings([v.network for v in variants], settings)
     began = time.perf_counter()
     columns = (
@@ -140,8 +165,10 @@ def _execute(
     if report is not None:
         from cartnet.report.twin_report import write_report
 
-        written = write_report(document, {v.label: v.network for v in variants}, report)
-        err.print(f"report written to {', '.join(str(p) for p in written)}", highlight=False)
+        with staged(report) as tmp:
+            written = write_report(document, {v.label: v.network for v in variants}, tmp)
+        names = ", ".join(str(report.with_name(p.name)) for p in written)
+        err.print(f"report written to {names}", highlight=False)
     if as_json:
         print_json(document)
     else:
@@ -167,16 +194,11 @@ KEY_FIGURES = (
 )
 
 
-def _fmt(e: dict[str, Any]) -> str:
-    if e["mean"] is None:
-        return "–"
-    if e.get("flag") == "too_few_events":
-        return f"{e['mean']:.3g} (too few events)"
-    bounds = interval(e)
-    if bounds is None:
-        return f"{e['mean']:.3g}"
-    mark = "*" if e.get("flag") == "skewed" else ""
-    return f"{e['mean']:.4g} [{bounds[0]:.4g}, {bounds[1]:.4g}]{mark}"
+def _fmt(e: dict[str, Any], key: str, difference: bool = False) -> str:
+    """A KPI cell: shares (and utilization) as %, intervals of levels clipped at 0, flagged
+    estimates marked (see :func:`cartnet.cli.numbers.estimate`)."""
+    share = key.endswith("_share") or key.startswith("site.")
+    return estimate(e, share=share, non_negative=not difference)
 
 
 def _groups(document: dict[str, Any]) -> list[str]:
@@ -187,10 +209,11 @@ def _groups(document: dict[str, Any]) -> list[str]:
 
 def _print_tables(document: dict[str, Any]) -> None:
     labels = [v["label"] for v in document["variants"]]
+    clipped = False
     for group in _groups(document):
         table = Table(
             title=f"{'All markets' if group == 'all' else 'Market ' + group}: mean [95% CI] "
-            f"over {document['replications']} replications",
+            f"over {plural(document['replications'], 'replication')}",
             title_justify="left",
         )
         table.add_column("figure")
@@ -200,8 +223,9 @@ def _print_tables(document: dict[str, Any]) -> None:
             table.add_column(f"Δ {d['variant']}", justify="right", overflow="fold")
         for key, title in KEY_FIGURES:
             full = f"{group}.{key}"
-            cells = [_fmt(v["kpis"].get(full, {"mean": None})) for v in document["variants"]]
-            cells += [_fmt(d["kpis"].get(full, {"mean": None})) for d in document["differences"]]
+            cells = [_fmt(v["kpis"].get(full, {}), full) for v in document["variants"]]
+            cells += [_fmt(d["kpis"].get(full, {}), full, True) for d in document["differences"]]
+            clipped |= any(CLIPPED in c for c in cells)
             table.add_row(title, *cells)
         out.print(table)
     sites = Table(title="Line utilization after warm-up", title_justify="left")
@@ -214,23 +238,26 @@ def _print_tables(document: dict[str, Any]) -> None:
     for key in site_keys:
         sites.add_row(
             key.split(".")[1],
-            *[_fmt(v["kpis"].get(key, {"mean": None})) for v in document["variants"]],
+            *(cells := [_fmt(v["kpis"].get(key, {}), key) for v in document["variants"]]),
         )
+        clipped |= any(CLIPPED in c for c in cells)
     out.print(sites)
     flagged = [e for part in ("variants", "differences") for v in document[part]
                for e in v["kpis"].values() if e.get("flag")]  # fmt: skip
     if flagged:
         out.print(f"[dim]{FLAG_NOTE}[/]", highlight=False)
+    if clipped:
+        out.print(f"[dim]{CLIPPED_NOTE}[/]")
     out.print(
-        f"[dim]{document['replications']} replications, seed {document['seed']}, "
+        f"[dim]{plural(document['replications'], 'replication')}, seed {document['seed']}, "
         f"{document['wall_seconds']:.1f} s; figures rest on the network file's assumptions[/]"
     )
 
 
 def simulate(
     network: NetworkArg,
-    scenario: Annotated[str | None, typer.Option("--scenario", "-s")] = None,
-    policy: Annotated[str, typer.Option("--policy", "-p", help="Booking policy.")] = "earliest",
+    scenario: Annotated[str | None, typer.Option("--scenario", "-s", help=SCENARIO_HELP)] = None,
+    policy: Annotated[str, typer.Option("--policy", "-p", help=POLICY_HELP)] = "earliest",
     horizon_days: Horizon = 365.0,
     warmup_days: Warmup = 90.0,
     replications: Reps = 20,
@@ -257,10 +284,11 @@ def simulate(
 def compare(
     network: NetworkArg,
     scenario: Annotated[
-        list[str] | None, typer.Option("--scenario", "-s", help="Repeat for each scenario.")
+        list[str] | None, typer.Option("--scenario", "-s", help=SCENARIO_HELP + " Repeat for each.")
     ] = None,
     policy: Annotated[
-        list[str] | None, typer.Option("--policy", "-p", help="Repeat for each policy.")
+        list[str] | None,
+        typer.Option("--policy", "-p", help=POLICY_HELP + " Repeat for each policy."),
     ] = None,
     horizon_days: Horizon = 365.0,
     warmup_days: Warmup = 90.0,

@@ -25,18 +25,43 @@ from cartnet.service.schemas import AccountChange, Enrolment, NewUser
 users_app = typer.Typer(name="users", help="Manage the service's accounts.", no_args_is_help=True)
 T = TypeVar("T")
 USERNAME = typer.Argument(..., help="Login name (any case).")
-REASON = typer.Option(..., "--reason", help="Why (recorded in the audit trail).")
+FIELD_OPTIONS = {
+    "username": "USERNAME",
+    "printed_name": "--name",
+    "password": "--password",
+    "role": "--role",
+    "center": "--center",
+    "site": "--site",
+    "reason": "--reason",
+}
+"""The command-line names of the account fields, for messages."""
+
+
+def _nonblank(value: str) -> str:
+    if not value.strip():
+        raise typer.BadParameter("give a reason: it is recorded in the audit trail")
+    return value
+
+
+REASON = typer.Option(
+    ..., "--reason", callback=_nonblank, help="Why (recorded in the audit trail)."
+)
+
+
+def _field(name: str | None) -> str:
+    return f"{FIELD_OPTIONS.get(name, name)}: " if name else ""
 
 
 def _invalid(what: str, e: ValidationError) -> None:
-    fail(what, [f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()])
+    problems = [f"{_field(str(x['loc'][0]) if x['loc'] else None)}{x['msg']}" for x in e.errors()]
+    fail(f"{what}: {problems[0]}", problems[1:])
 
 
 def _run(ctx: ServiceContext, job: Callable[[], T]) -> T:
     try:
         return job()
     except ServiceError as e:
-        fail(f"{e.field + ': ' if e.field else ''}{e.detail}")
+        fail(f"{_field(e.field)}{e.detail}")
 
 
 def _print_enrolment(enrolment: Enrolment) -> None:
@@ -104,7 +129,12 @@ def create(
 def enrol(
     token: str = typer.Argument(..., help="The one-time enrolment token."),
     password: str = typer.Option(
-        ..., prompt=True, hide_input=True, confirmation_prompt=True, envvar="CARTNET_NEW_PASSWORD"
+        ...,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        envvar="CARTNET_NEW_PASSWORD",
+        help="The new password (asked for when not given; at least 15 characters).",
     ),
     db: str | None = DB_OPTION,
 ) -> None:
@@ -173,9 +203,9 @@ def enable(username: str = USERNAME, reason: str = REASON, db: str | None = DB_O
 @users_app.command("set-role")
 def set_role(
     username: str = USERNAME,
-    role: Role = typer.Option(..., "--role"),
-    center: str | None = typer.Option(None),
-    site: str | None = typer.Option(None),
+    role: Role = typer.Option(..., "--role", help="The new role."),
+    center: str | None = typer.Option(None, help="Treatment center (center coordinators)."),
+    site: str | None = typer.Option(None, help="Manufacturing site (site operators, QA)."),
     reason: str = REASON,
     db: str | None = DB_OPTION,
 ) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cartnet.network.entities import OperatorKind, Site
 from cartnet.network.model import Network
+from cartnet.report.map_labels import Box, Label, place_labels
 from cartnet.report.world import ATTRIBUTION, country_rings
 
 FORMATS = (".png", ".svg", ".html")
@@ -67,18 +68,25 @@ def _default_title(network: Network) -> str:
     )
 
 
-def _label_offsets(network: Network) -> list[tuple[Site, float]]:
-    """Vertical label offsets (points) so labels of nearby sites do not overlap."""
-    placed: list[tuple[float, float, float]] = []
-    out = []
-    for s in sorted(network.sites, key=lambda x: (-x.lat, x.lon)):
-        dy = 5.0
-        while any(abs(s.lon - lon) < 12 and abs(s.lat + dy / 4 - (lat + d / 4)) < 3.5
-                  for lon, lat, d in placed):  # fmt: skip
-            dy -= 11.0
-        placed.append((s.lon, s.lat, dy))
-        out.append((s, dy))
-    return out
+MAP_BOUNDS = (-180.0, -60.0, 180.0, 85.0)
+"""Longitude and latitude shown: the inhabited world."""
+
+
+def site_labels(
+    network: Network, per_degree: float, char_width: float, line_height: float, radius: float
+) -> list[tuple[Site, str, Label]]:
+    """Each site with its label text and a place for it (units of ``per_degree``)."""
+    sites = list(network.sites)
+    points = [(s.lon * per_degree, s.lat * per_degree, f"{s.city} ({s.lines})") for s in sites]
+    x0, y0, x1, y1 = (v * per_degree for v in MAP_BOUNDS)
+    labels = place_labels(
+        points,
+        char_width=char_width,
+        line_height=line_height,
+        marker_radius=radius,
+        bounds=Box(x0, y0, x1, y1),
+    )
+    return [(s, text, label) for s, (_, _, text), label in zip(sites, points, labels, strict=True)]
 
 
 def _matplotlib_map(network: Network, out: Path, *, title: str, flows: Sequence[Flow]) -> None:
@@ -132,26 +140,30 @@ def _matplotlib_map(network: Network, out: Path, *, title: str, flows: Sequence[
                 label=f"sites ({kind.value})",
                 zorder=4,
             )
-    for s, dy in _label_offsets(network):
+    ax.set_xlim(MAP_BOUNDS[0], MAP_BOUNDS[2])
+    ax.set_ylim(MAP_BOUNDS[1], MAP_BOUNDS[3])
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    ax.apply_aspect()
+    per_degree = ax.get_window_extent().width * 72 / fig.dpi / (MAP_BOUNDS[2] - MAP_BOUNDS[0])
+    for s, text, label in site_labels(network, per_degree, 4.9, 12.0, 7.0):
         ax.annotate(
-            f"{s.city} ({s.lines})",
+            text,
             (s.lon, s.lat),
-            xytext=(7, dy),
+            xytext=(label.dx, label.dy),
             textcoords="offset points",
+            ha=label.align,
+            va="center",
             fontsize=8,
             zorder=5,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
-            arrowprops={"arrowstyle": "-", "color": "#555", "lw": 0.5} if dy != 5 else None,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+            arrowprops={"arrowstyle": "-", "color": "#555", "lw": 0.5} if label.leader else None,
         )
-    ax.set_xlim(-180, 180)
-    ax.set_ylim(-60, 85)
-    ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
     ax.legend(loc="lower left", fontsize=7, ncol=2, framealpha=0.9)
     ax.text(179, -59, ATTRIBUTION, ha="right", va="bottom", fontsize=6, color="#666")
-    fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
 
@@ -225,10 +237,8 @@ def plotly_network_map(network: Network, *, title: str, flows: Sequence[Flow] = 
                 go.Scatter(
                     x=[s.lon for s in sites],
                     y=[s.lat for s in sites],
-                    mode="markers+text",
+                    mode="markers",
                     marker={"symbol": "star", "size": 16, "color": color},
-                    text=[s.name for s in sites],
-                    textposition="top right",
                     name=f"sites ({kind.value})",
                     hovertext=[
                         f"{s.name} ({s.operator.name}, {kind.value})<br>{s.lines} lines"
@@ -245,6 +255,7 @@ def plotly_network_map(network: Network, *, title: str, flows: Sequence[Flow] = 
         xaxis={"range": [-180, 180], "visible": False},
         yaxis={"range": [-60, 85], "visible": False, "scaleanchor": "x"},
         annotations=[
+            *_plotly_site_labels(network),
             {
                 "text": ATTRIBUTION,
                 "xref": "paper",
@@ -253,7 +264,33 @@ def plotly_network_map(network: Network, *, title: str, flows: Sequence[Flow] = 
                 "y": 0,
                 "showarrow": False,
                 "font": {"size": 9, "color": "#666"},
-            }
+            },
         ],
     )
     return fig
+
+
+def _plotly_site_labels(network: Network) -> list[dict[str, object]]:
+    """Site labels as annotations, placed for a plot about 940 px wide (2.6 px a degree)."""
+    annotations: list[dict[str, object]] = []
+    for s, text, label in site_labels(network, 2.6, 6.4, 16.0, 8.0):
+        common = {
+            "x": s.lon,
+            "y": s.lat,
+            "xref": "x",
+            "yref": "y",
+            "text": text,
+            "xanchor": label.align,
+            "yanchor": "middle",
+            "font": {"size": 11},
+            "bgcolor": "rgba(255,255,255,0.75)",
+        }
+        if label.leader:
+            common.update(
+                showarrow=True, arrowhead=0, arrowwidth=0.8, arrowcolor="#555",
+                ax=label.dx, ay=-label.dy,
+            )  # fmt: skip
+        else:
+            common.update(showarrow=False, xshift=label.dx, yshift=label.dy)
+        annotations.append(common)
+    return annotations

@@ -26,6 +26,8 @@ from cartnet.network.model import Network
 from cartnet.report.html import Figures, esc
 from cartnet.report.maps import Flow, plotly_network_map, render_network_map
 from cartnet.report.twin_summary import (
+    CLIPPED,
+    CLIPPED_NOTE,
     FLAG_NOTE,
     Document,
     KpiTable,
@@ -207,6 +209,8 @@ def _section_tables(ctx: RunContext) -> str:
             "95% CI excludes zero.</p>"
         )
     parts.append(_site_table(ctx))
+    if CLIPPED in "".join(parts):
+        parts.append(f'<p class="note">{esc(CLIPPED_NOTE)}</p>')
     return "\n".join(parts)
 
 
@@ -316,9 +320,10 @@ def _section_distributions(ctx: RunContext, figures: Figures) -> str:
         fig.update_layout(
             title=FIGURE_TITLES[figure],
             template="plotly_white",
-            height=300 * rows + 90,
-            margin={"l": 60, "r": 20, "t": 80, "b": 50},
-            legend={"orientation": "h", "y": 1.02 + 0.06 / rows, "x": 0, "yanchor": "bottom"},
+            height=300 * rows + 130,
+            margin={"l": 60, "r": 20, "t": 60, "b": 90},
+            # Below the plots: above them it covered the title once the labels wrapped.
+            legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
         )
         parts.append(figures.html(fig))
     return "\n".join(parts)

@@ -178,8 +178,30 @@ def number(x: float | None, unit: str, *, signed: bool = False) -> str:
     return text
 
 
+CLIPPED = "†"
+CLIPPED_NOTE = (
+    f"{CLIPPED} interval clipped to what the figure can be: not below 0, a share not above "
+    "100 % (the normal approximation reaches past it with few replications)."
+)
+
+
+def clipped(
+    bounds: tuple[float, float], *, share: bool, level: bool
+) -> tuple[float, float, str, str]:
+    """An interval clipped to what the figure can be, with the marks of the clipped ends: a
+    level (not a difference) is never negative, a share never above 100 %."""
+    low, high = bounds
+    low_mark = high_mark = ""
+    if level and low < 0:
+        low, low_mark = 0.0, CLIPPED
+    if level and share and high > 1:
+        high, high_mark = 1.0, CLIPPED
+    return low, high, low_mark, high_mark
+
+
 def cell(e: EstimateDict | None, unit: str, *, signed: bool = False) -> str:
-    """``mean [low, high]``, or the mean alone when there is no CI."""
+    """``mean [low, high]``, or the mean alone when there is no CI; a level's interval
+    clipped (and marked) to the range the figure can take."""
     mean = mean_of(e)
     if mean is None or e is None:
         return "–"
@@ -189,10 +211,11 @@ def cell(e: EstimateDict | None, unit: str, *, signed: bool = False) -> str:
     bounds = interval(e)
     if bounds is None:
         return value
-    low = number(bounds[0], unit, signed=signed)
-    high = number(bounds[1], unit, signed=signed)
+    low, high, low_mark, high_mark = clipped(bounds, share=unit == "share", level=not signed)
     mark = "*" if e.get("flag") == "skewed" else ""
-    return f"{value} [{_strip_unit(low)}, {_strip_unit(high)}]{mark}"
+    low_text = _strip_unit(number(low, unit, signed=signed)) + low_mark
+    high_text = _strip_unit(number(high, unit, signed=signed)) + high_mark
+    return f"{value} [{low_text}, {high_text}]{mark}"
 
 
 def _strip_unit(text: str) -> str:

@@ -18,6 +18,7 @@ configured key; rows hold only the token.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -38,7 +39,18 @@ _hasher = PasswordHasher(
     parallelism=ARGON2_PROFILE[2],
     type=Type.ID,
 )
-_DUMMY_HASH = _hasher.hash("cartnet: no such user")
+
+
+_PRODUCTION_HASHER = _hasher
+"""The profile above, kept for the dummy hash even while tests or the demo swap in a
+cheap ``_hasher``: an unknown user must cost what a real one costs."""
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users; made on first use, not at import
+    (an argon2 hash costs tens of milliseconds that every command would pay)."""
+    return _PRODUCTION_HASHER.hash("cartnet: no such user")
 
 
 def hash_password(password: str) -> str:
@@ -49,14 +61,20 @@ def hash_password(password: str) -> str:
 def password_matches(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; an unknown user costs the same time as a known one."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
 def new_token() -> str:
-    """A new bearer token (URL-safe text, 256 bits)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A new bearer token (URL-safe text, 256 bits).
+
+    Never starting with ``-``: a command line would read such a token as an option
+    (``cartnet users enrol -0Xy...``), one token in 64 otherwise.
+    """
+    while (token := secrets.token_urlsafe(TOKEN_BYTES)).startswith("-"):
+        pass
+    return token
 
 
 def derived_key(signing_key: str, purpose: str) -> bytes:

@@ -33,11 +33,12 @@ class TwinSettings(BaseModel):
       apheresis, 20 % released out of specification under expanded access.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     start: date | None = None
     """First simulated day; default: the network's reference date."""
-    horizon_days: Annotated[float, Field(gt=0)] = 365.0
+    horizon_days: Annotated[float, Field(gt=0, le=36_500)] = 365.0
+    """At most a hundred years: dates beyond that leave the calendar."""
     warmup_days: NonNegative = 90.0
     drain_days: NonNegative = 240.0
     """Arrivals go on after the horizon so the last patients of the cohort finish."""
