@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.design.test_ishipment_import import dat_text
 from typer.core import TyperArgument, TyperGroup, TyperOption
 from typer.testing import CliRunner
 
@@ -61,6 +62,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             env={"CARTNET_NEW_PASSWORD": "a long enough passphrase"},
         ) if runner.invoke(app, ["db", "upgrade", "--db", db]).exit_code == 0 else None  # fmt: skip
         assert made is not None and made.exit_code == 0, made and made.output
+        (root / "small.dat").write_text(dat_text())
         yield root
 
 
@@ -95,7 +97,8 @@ def _base(path: tuple[str, ...], root: Path) -> list[str]:
         ("offers",): [NET, "-c", "boston-general"],
         ("optimize",): [str(EXAMPLES / "backlog.json"), "--network", NET, "--time-limit", "1"],
         ("backlog",): [NET, "-o", str(root / "b.json")],
-        ("design",): [str(EXAMPLES / "design-ishipment.yaml")],
+        ("design", "solve"): [str(EXAMPLES / "design-ishipment.yaml")],
+        ("design", "import-ishipment"): [str(root / "small.dat"), "-o", str(root / "i.yaml")],
         ("users", "create"): ["bob{n}", "--role", "planner", "--name", "Bob {n}", *db],
         ("users", "enrol"): ["no-such-token", "--password", "p" * 20, *db],
         ("users", "list"): db,

@@ -57,6 +57,8 @@ app = typer.Typer(
 def _import_ishipment(path: Path, **options: Any) -> tuple[DesignInput, dict[str, Any]]:
     from cartnet.design.ishipment_import import import_ishipment
 
+    if not path.is_file():
+        fail(f"FILE.dat {str(path) if path.name else ''!r}: no such file")
     try:
         return import_ishipment(path, **options)
     except DesignFileError as e:
@@ -357,6 +359,8 @@ def import_ishipment(
     ] = 5_230.0,
 ) -> None:
     """Read the i-SHIPMENT authors' Pyomo data file into a design file."""
+    if output is not None:
+        check_output(output, "--output", (".yaml", ".yml"))
     _, data = _import_ishipment(
         data_file,
         horizon_days=horizon_days,
@@ -370,5 +374,6 @@ def import_ishipment(
     if output is None:
         sys.stdout.write(text)
         return
-    output.write_text(text, encoding="utf-8")
+    with staged(output) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     err.print(f"design written to {output}", highlight=False)
