@@ -49,7 +49,11 @@ class _SolveByDefault(TyperGroup):
 
 app = typer.Typer(
     cls=_SolveByDefault,
-    help="Network design: `cartnet design DESIGN` is short for `cartnet design solve DESIGN`.",
+    help="Choose which sites to open or expand, at which size, and where patients go.\n\n"
+    "`cartnet design DESIGN` is short for `cartnet design solve DESIGN`. DESIGN is a design "
+    "YAML file, an i-SHIPMENT .dat file, or a built-in instance: ishipment-N (the iShipment "
+    "network with N patients a year, e.g. ishipment-500) or kymriah-2020-xG (the kymriah-2020 "
+    "network with its demand grown G times, e.g. kymriah-2020-x2).",
     no_args_is_help=True,
 )
 
