@@ -35,10 +35,11 @@ from pathlib import Path
 import numpy as np
 import simpy
 
+from cartnet.executors import executor_for
 from cartnet.network import Network, open_network
 from cartnet.twin.pipeline import Pipeline
 from cartnet.twin.policies import make_policy
-from cartnet.twin.replications import Variant, executor_for, generators, run_variants
+from cartnet.twin.replications import Variant, generators, run_variants
 from cartnet.twin.settings import TwinSettings
 from simpy_pipeline import run_simpy
 

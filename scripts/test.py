@@ -11,6 +11,7 @@ if __name__ == "__main__":
     run("ruff", "check", ".")
     run("ruff", "format", "--check", ".")
     run("mypy")
+    run("lint-imports")  # the layers and the core's dependencies (pyproject.toml)
     given = sys.argv[1:]
     # the slowest tests are named at the end of every run, so a slow-down shows in CI's log
     durations = [] if any(a.startswith("--durations") for a in given) else ["--durations=15"]

@@ -78,7 +78,7 @@ def option_message(error: Any, options: dict[str, str]) -> str:
 
 def reachable(scheduler: str) -> None:
     """Fail in seconds, naming the option, when the Dask scheduler cannot be reached."""
-    from cartnet.twin.replications import check_scheduler
+    from cartnet.executors import check_scheduler
 
     try:
         check_scheduler(scheduler)

@@ -25,10 +25,11 @@ from cartnet.cli.common import (
 )
 from cartnet.cli.numbers import estimate, plural
 from cartnet.cli.outputs import check_output, staged
+from cartnet.executors import executor_for
 from cartnet.network import Network
 from cartnet.report.twin_summary import CLIPPED, CLIPPED_NOTE, FLAG_NOTE
 from cartnet.schedule.policies import policy_factory, policy_names
-from cartnet.twin.replications import Variant, executor_for, run_variants
+from cartnet.twin.replications import Variant, run_variants
 from cartnet.twin.results import VariantResult, run_document, unserved_warnings
 from cartnet.twin.settings import TwinSettings
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from cartnet.executors import executor_for
 from cartnet.schedule.policies import policy_factory
 from cartnet.service.context import ServiceContext
 from cartnet.service.design_job import run_design_job
@@ -43,7 +44,7 @@ from cartnet.service.jobs import (
 )
 from cartnet.service.replan import replan
 from cartnet.store.tables import JobRow
-from cartnet.twin.replications import Variant, executor_for, run_variants
+from cartnet.twin.replications import Variant, run_variants
 from cartnet.twin.results import VariantResult, run_document, unserved_warnings
 from cartnet.twin.settings import TwinSettings
 
