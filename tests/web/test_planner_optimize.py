@@ -274,7 +274,13 @@ def test_a_coordinator_reaches_no_planner_or_tower_url(portal: Portal) -> None:
     }
     assert ("POST", "/planner/jobs/{job_id}/apply") in paths
     assert ("GET", "/planner/network") in paths and ("POST", "/planner/design") in paths
-    values = {"job_id": job, "name": "ttt", "order_id": order.id, "site": "stein"}
+    values = {
+        "job_id": job,
+        "name": "ttt",
+        "order_id": order.id,
+        "site": "stein",
+        "quota_id": "quo_0",
+    }
     coordinator = portal.as_user("coordinator")
     for method, path in sorted(paths):
         url = path.format(**{k: v for k, v in values.items() if "{" + k in path})
