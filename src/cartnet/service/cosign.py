@@ -28,8 +28,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction, ReasonCode
+from cartnet.ledger.entry import AuditAction
 from cartnet.ledger.lifecycle import OrderEvent, OrderState, transition_rule
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.signatures import (
     ElectronicSignature,
     Reauthentication,

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from cartnet.identity import ChainOfIdentityId, DonationIdentificationNumber
 from cartnet.identity.din import MAX_SEQUENCE
-from cartnet.ledger.audit import AuditAction
 from cartnet.ledger.custody import CustodyStep, verify_scan
+from cartnet.ledger.entry import AuditAction
 from cartnet.ledger.lifecycle import IllegalTransition, OrderEvent, OrderState, transition_rule
 from cartnet.ledger.roles import Role
 from cartnet.service.access import Principal, load_order

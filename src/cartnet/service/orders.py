@@ -27,7 +27,8 @@ from cartnet.identity import (
     TissueEstablishmentCode,
 )
 from cartnet.identity.coi import SEQUENCE_COUNT, sequence_of
-from cartnet.ledger.audit import AuditAction, Change
+from cartnet.ledger.chain import Change
+from cartnet.ledger.entry import AuditAction
 from cartnet.ledger.lifecycle import OrderEvent, OrderState, allowed_events
 from cartnet.ledger.roles import Role
 from cartnet.network.entities import Regulator, Scope

@@ -25,9 +25,9 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.canonical import canonical_json
 from cartnet.ledger.lifecycle import OrderState
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.signatures import SignatureMeaning, SignatureRefusedError, record_hash, sign
 from cartnet.service import jobs, orders
 from cartnet.service.access import Principal
