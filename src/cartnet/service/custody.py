@@ -31,7 +31,8 @@ from cartnet.service.access import Principal, load_order
 from cartnet.service.context import ServiceContext
 from cartnet.service.cosign import request_cosignature
 from cartnet.service.errors import Conflict, Forbidden, Invalid, TooManyRequests
-from cartnet.service.orders import order_view, require_no_open_exceptions
+from cartnet.service.orders.events import require_no_open_exceptions
+from cartnet.service.orders.view import order_view
 from cartnet.service.quality import current_batch_results, raise_exception
 from cartnet.service.schemas import CustodyRequest, CustodyView, StepRequest, StepResult
 from cartnet.service.steps import Presigned, signatures_needed, step_view, take_step
