@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from cartnet.ledger.audit import ReasonCode
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.schedule.capacity import HolderKind
 from cartnet.service import orders, quotas

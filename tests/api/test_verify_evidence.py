@@ -16,7 +16,8 @@ from tests.api.test_custody import accepted, collect, handoff, qc, to_qc
 from typer.testing import CliRunner
 
 from cartnet.cli import app
-from cartnet.ledger.audit import GENESIS_HASH, AuditAction, AuditEntry, FieldChange
+from cartnet.ledger.canonical import GENESIS_HASH
+from cartnet.ledger.entry import AuditAction, AuditEntry, FieldChange
 from cartnet.service.accounts import SYSTEM
 from cartnet.service.settings import new_key
 from cartnet.service.verification import verify_database

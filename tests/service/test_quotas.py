@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cartnet.ledger.audit import ReasonCode
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.network.entities import Scope
 from cartnet.schedule.capacity import HolderKind

@@ -10,9 +10,9 @@ from markupsafe import escape
 from tests.api.conftest import PASSWORD
 from tests.web.conftest import Portal
 
-from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderState
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.signatures import SignaturePolicy
 from cartnet.service import custody, orders, quality
 from cartnet.service.schemas import (

@@ -18,9 +18,9 @@ from tests.api.conftest import PASSWORD, SITE, USERS
 from tests.web.conftest import Portal
 from tests.web.test_queues import advance, now, signed
 
-from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderEvent, OrderState
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.service import accounts, custody, orders, quality, shipments
 from cartnet.service.errors import Conflict

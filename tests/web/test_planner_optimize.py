@@ -14,7 +14,7 @@ from tests.api.conftest import PASSWORD
 from tests.web.conftest import Portal
 from tests.web.test_planner import job_id
 
-from cartnet.ledger.audit import ReasonCode
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.network.catalog import network_source
 from cartnet.schedule.capacity import CapacityCalendar
 from cartnet.schedule.optimizer import optimize

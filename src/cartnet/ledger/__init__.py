@@ -3,31 +3,15 @@
 Pure records and rules, no database and no HTTP: the service stores what these
 functions build and refuses what they refuse. :mod:`~cartnet.ledger.lifecycle` says
 which order steps may happen, in which state, by whom, with which signature and reason;
-:mod:`~cartnet.ledger.audit` keeps a hash-chained, append-only trail of every change;
+:mod:`~cartnet.ledger.chain` keeps a hash-chained, append-only trail of every change
+(:mod:`~cartnet.ledger.entry` one entry, :mod:`~cartnet.ledger.reasons` its reason codes,
+:mod:`~cartnet.ledger.verification` what tampering it shows);
 :mod:`~cartnet.ledger.signatures` binds 21 CFR Part 11 signatures to their records;
 :mod:`~cartnet.ledger.custody` checks identifier scans and temperature logs at handoffs.
 """
 
-from cartnet.ledger.audit import (
-    ENTRY_FORMAT,
-    GENESIS_HASH,
-    RETENTION_YEARS,
-    AuditAction,
-    AuditChain,
-    AuditChainError,
-    AuditEntry,
-    AuditProblem,
-    AuditRuleError,
-    ChainHead,
-    FieldChange,
-    FieldValue,
-    ProblemKind,
-    ReasonCode,
-    reason_problem,
-    retained_until,
-    verify,
-)
-from cartnet.ledger.canonical import canonical_json, sha256_hex
+from cartnet.ledger.canonical import GENESIS_HASH, canonical_json, sha256_hex
+from cartnet.ledger.chain import RETENTION_YEARS, AuditChain, retained_until
 from cartnet.ledger.custody import (
     CRYOPRESERVED,
     FRESH,
@@ -42,6 +26,16 @@ from cartnet.ledger.custody import (
     excursions,
     read_temperature_log,
     verify_scan,
+)
+from cartnet.ledger.entry import (
+    ENTRY_FORMAT,
+    AuditAction,
+    AuditEntry,
+    AuditRuleError,
+    ChainHead,
+    FieldChange,
+    FieldValue,
+    reason_problem,
 )
 from cartnet.ledger.lifecycle import (
     INITIAL_STATE,
@@ -60,6 +54,7 @@ from cartnet.ledger.lifecycle import (
     transition,
     transition_rule,
 )
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Actor, Role
 from cartnet.ledger.signatures import (
     DEFAULT_SIGNATURE_POLICY,
@@ -78,6 +73,7 @@ from cartnet.ledger.signatures import (
     verification_problems,
     verify_signature,
 )
+from cartnet.ledger.verification import AuditChainError, AuditProblem, ProblemKind, verify
 
 __all__ = [
     "CRYOPRESERVED",

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cartnet.ledger.audit import ReasonCode
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.ledger.signatures import (
     DEFAULT_SIGNATURE_POLICY,

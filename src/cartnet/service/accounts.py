@@ -19,8 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction, ReasonCode
+from cartnet.ledger.entry import AuditAction
 from cartnet.ledger.lifecycle import TRANSITIONS
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.service.access import Principal
 from cartnet.service.context import ServiceContext, audit_value, new_id

@@ -18,14 +18,9 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cartnet.ledger.audit import (
-    AuditAction,
-    AuditRuleError,
-    Change,
-    FieldChange,
-    ReasonCode,
-    reason_problem,
-)
+from cartnet.ledger.chain import Change
+from cartnet.ledger.entry import AuditAction, AuditRuleError, FieldChange, reason_problem
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.signatures import SignaturePolicy
 from cartnet.network.catalog import open_network
 from cartnet.network.model import Network

@@ -28,8 +28,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction, ReasonCode
+from cartnet.ledger.entry import AuditAction
 from cartnet.ledger.lifecycle import OrderEvent, OrderState, transition_rule
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.signatures import (
     ElectronicSignature,
     Reauthentication,
@@ -95,7 +96,7 @@ def request_cosignature(
     request; ``event``: the event request), without signatures. Checked as the step
     itself is (409 / 403 / 422, the first signer's password); nothing moves the order.
     """
-    from cartnet.service.orders import order_view  # orders → custody → here
+    from cartnet.service.orders.view import order_view  # orders → custody → here
 
     rule = authorize_step(principal, order, event, reason_code, reason_text)
     if rule.signature is None:

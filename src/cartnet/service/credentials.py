@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction, ReasonCode
+from cartnet.ledger.entry import AuditAction
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.service.access import Principal
 from cartnet.service.context import ServiceContext, audit_value
 from cartnet.service.security import derived_key, fingerprint, seal

@@ -23,15 +23,16 @@ from sqlalchemy.orm import Session
 
 from cartnet.identity import ChainOfIdentityId, DonationIdentificationNumber
 from cartnet.identity.din import MAX_SEQUENCE
-from cartnet.ledger.audit import AuditAction
 from cartnet.ledger.custody import CustodyStep, verify_scan
+from cartnet.ledger.entry import AuditAction
 from cartnet.ledger.lifecycle import IllegalTransition, OrderEvent, OrderState, transition_rule
 from cartnet.ledger.roles import Role
 from cartnet.service.access import Principal, load_order
 from cartnet.service.context import ServiceContext
 from cartnet.service.cosign import request_cosignature
 from cartnet.service.errors import Conflict, Forbidden, Invalid, TooManyRequests
-from cartnet.service.orders import order_view, require_no_open_exceptions
+from cartnet.service.orders.events import require_no_open_exceptions
+from cartnet.service.orders.view import order_view
 from cartnet.service.quality import current_batch_results, raise_exception
 from cartnet.service.schemas import CustodyRequest, CustodyView, StepRequest, StepResult
 from cartnet.service.steps import Presigned, signatures_needed, step_view, take_step

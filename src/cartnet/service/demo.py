@@ -47,9 +47,9 @@ from sqlalchemy import func, inspect, select
 
 from cartnet.identity import ChainOfIdentityId
 from cartnet.identity.coi import sequence_of
-from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderEvent, OrderState
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.network.entities import Scope
 from cartnet.service import accounts, custody, orders, quality, security, shipments

@@ -7,7 +7,7 @@ from cartnet.identity.labels import LabelContent
 from cartnet.ledger.roles import Role
 from cartnet.service.access import Principal, load_order
 from cartnet.service.context import ServiceContext
-from cartnet.service.orders import order_view
+from cartnet.service.orders.view import order_view
 
 LABEL_READERS = frozenset({Role.CENTER_COORDINATOR, Role.SITE_OPERATOR, Role.QA, Role.LOGISTICS})
 

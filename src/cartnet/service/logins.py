@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction, ReasonCode
+from cartnet.ledger.entry import AuditAction
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.ledger.signatures import Reauthentication
 from cartnet.service.access import Principal

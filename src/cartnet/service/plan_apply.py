@@ -4,7 +4,7 @@ A plan (:mod:`cartnet.service.replan`) books nothing. The planner selects moves 
 signs (password re-entry, meaning *approval*); the decision is one
 ``plan_applications`` record, which the e-signature binds (21 CFR 11.70: the selected
 moves, the job, the signer, the time). Each selected move is then a reschedule through
-the normal use case (:func:`cartnet.service.orders.reschedule`), each in its own
+the normal use case (:func:`cartnet.service.orders.booking.reschedule`), each in its own
 transaction, with the reason ``network_optimization`` and the application's id.
 
 Not all or nothing: a move whose order changed since the plan was made (another
@@ -25,9 +25,9 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.canonical import canonical_json
 from cartnet.ledger.lifecycle import OrderState
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.signatures import SignatureMeaning, SignatureRefusedError, record_hash, sign
 from cartnet.service import jobs, orders
 from cartnet.service.access import Principal

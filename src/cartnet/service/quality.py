@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction
+from cartnet.ledger.entry import AuditAction
 from cartnet.ledger.lifecycle import OrderEvent, OrderState
 from cartnet.ledger.roles import Role
 from cartnet.service.access import ORDER_READERS, Principal, load_order, visible_orders

@@ -17,7 +17,9 @@ from pydantic import Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction, Change, ReasonCode
+from cartnet.ledger.chain import Change
+from cartnet.ledger.entry import AuditAction
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.network.model import Network
 from cartnet.schedule.capacity import HolderKind

@@ -32,7 +32,7 @@ from cartnet.schedule.optimizer import Assignment, BacklogPlan, PlanStatus, opti
 from cartnet.schedule.optimizer.chains import planner_for
 from cartnet.schedule.optimizer.result import objective_of
 from cartnet.service.context import ServiceContext
-from cartnet.service.orders import held_claims
+from cartnet.service.orders.booking import held_claims
 from cartnet.service.slots import Claim, SlotKind
 from cartnet.store.tables import OrderRow
 

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderEvent, OrderState
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.ledger.signatures import SignatureMeaning
 from cartnet.network.entities import Scope

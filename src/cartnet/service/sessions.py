@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from cartnet.ledger.audit import AuditAction, ReasonCode
+from cartnet.ledger.entry import AuditAction
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.service.access import Principal
 from cartnet.service.context import ServiceContext, audit_value
 from cartnet.service.credentials import token_key

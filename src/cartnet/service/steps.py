@@ -18,7 +18,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction, Change, ReasonCode
+from cartnet.ledger.chain import Change
+from cartnet.ledger.entry import AuditAction
 from cartnet.ledger.lifecycle import (
     IllegalTransition,
     OrderEvent,
@@ -28,6 +29,7 @@ from cartnet.ledger.lifecycle import (
     authorize,
     transition_rule,
 )
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.ledger.signatures import (
     ElectronicSignature,

@@ -29,7 +29,7 @@ from cartnet.ledger.roles import Role
 from cartnet.service.access import Principal
 from cartnet.service.context import ServiceContext
 from cartnet.service.errors import Forbidden, Invalid
-from cartnet.service.orders import RELEASE_EVENTS
+from cartnet.service.orders.view import RELEASE_EVENTS
 from cartnet.service.settings import ServiceSettings
 from cartnet.service.tower_risks import (
     BEFORE_START,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import AuditAction
+from cartnet.ledger.entry import AuditAction
 from cartnet.service.access import Principal
 from cartnet.service.context import ServiceContext
 from cartnet.service.slots import SlotChange

@@ -1,6 +1,6 @@
 """The audit trail in the database: append inside the caller's transaction, verify all.
 
-:meth:`AuditRepository.append` writes the next :class:`~cartnet.ledger.audit.AuditEntry`
+:meth:`AuditRepository.append` writes the next :class:`~cartnet.ledger.entry.AuditEntry`
 in the session it is given and does not commit: the entry and the change it records
 commit together or not at all. Concurrent appends are serialized on the one-row
 ``audit_head`` table: PostgreSQL locks the row (``SELECT ... FOR UPDATE``) until the
@@ -20,19 +20,12 @@ from typing import Any
 from sqlalchemy import Text, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import (
-    AuditAction,
-    AuditChain,
-    AuditEntry,
-    AuditProblem,
-    AuditRuleError,
-    ChainHead,
-    ProblemKind,
-    ReasonCode,
-    verify,
-)
-from cartnet.ledger.audit import Change as Change
+from cartnet.ledger.chain import AuditChain
+from cartnet.ledger.chain import Change as Change
+from cartnet.ledger.entry import AuditAction, AuditEntry, AuditRuleError, ChainHead
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Actor
+from cartnet.ledger.verification import AuditProblem, ProblemKind, verify
 from cartnet.store.tables import AuditEntryRow, AuditHeadRow
 
 HEAD_ID = 1
@@ -146,8 +139,8 @@ class AuditRepository:
     ) -> AuditEntry:
         """Add the next entry to the session's transaction and return it (not committed).
 
-        Refuses (:class:`~cartnet.ledger.audit.AuditRuleError`) what
-        :meth:`AuditChain.append <cartnet.ledger.audit.AuditChain.append>` refuses,
+        Refuses (:class:`~cartnet.ledger.entry.AuditRuleError`) what
+        :meth:`AuditChain.append <cartnet.ledger.chain.AuditChain.append>` refuses,
         including a timestamp before the last stored entry's. Without ``timestamp`` the
         time is read from ``clock`` (UTC now) once the head is locked, so concurrent
         writers stamp their entries in the order they append them.
@@ -199,7 +192,7 @@ class AuditRepository:
     def verify(self, session: Session) -> list[AuditProblem]:
         """Every problem of the stored chain, by sequence number; empty when it is intact.
 
-        Rows are read in sequence order and checked by :func:`cartnet.ledger.audit.verify`
+        Rows are read in sequence order and checked by :func:`cartnet.ledger.verification.verify`
         against the stored head. A row that no longer reads as an entry (an unknown role,
         a malformed hash, a timestamp that is no date, ...) is reported as edited, not as
         missing, or as inserted when it lies beyond the head; the others are verified.

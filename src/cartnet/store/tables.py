@@ -122,7 +122,7 @@ class OrderRow(Base):
 
 
 class AuditEntryRow(Base):
-    """One :class:`~cartnet.ledger.audit.AuditEntry`; ``changes`` is a list of [field, old, new]."""
+    """One :class:`~cartnet.ledger.entry.AuditEntry`; ``changes`` is a list of [field, old, new]."""
 
     __tablename__ = "audit_entries"
 
@@ -146,7 +146,7 @@ class AuditHeadRow(Base):
     """The last sequence number and hash of the audit trail: one row, ``id`` 1.
 
     Appending locks this row (``SELECT ... FOR UPDATE`` on PostgreSQL), which serializes
-    writers; :func:`cartnet.ledger.audit.verify` uses it to see deleted last entries.
+    writers; :func:`cartnet.ledger.verification.verify` uses it to see deleted last entries.
     """
 
     __tablename__ = "audit_head"

@@ -23,8 +23,8 @@ from enum import IntEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cartnet.ledger.audit import ChainHead
 from cartnet.ledger.canonical import is_hex_hash
+from cartnet.ledger.entry import ChainHead
 from cartnet.store.findings import Check, Findings
 from cartnet.store.records import record_findings, signature_findings
 from cartnet.store.repository import AuditRepository

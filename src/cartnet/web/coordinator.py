@@ -18,8 +18,8 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from cartnet.api.deps import IDENTIFIER
-from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.lifecycle import OrderEvent, OrderState, transition_rule
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.network.entities import Scope
 from cartnet.report.labels import render_label

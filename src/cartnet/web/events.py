@@ -19,8 +19,8 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from cartnet.api.deps import IDENTIFIER
-from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.lifecycle import IllegalTransition, OrderEvent, Transition, transition_rule
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.signatures import step_tenant
 from cartnet.service import orders
 from cartnet.service.access import Principal

@@ -23,9 +23,9 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from cartnet.api.deps import IDENTIFIER
-from cartnet.ledger.audit import ReasonCode
 from cartnet.ledger.custody import CustodyStep
 from cartnet.ledger.lifecycle import OrderEvent, OrderState, transition_rule
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.service import custody, orders, quality, shipments
 from cartnet.service.errors import Invalid, ServiceError

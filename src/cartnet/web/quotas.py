@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from cartnet.api.deps import IDENTIFIER
-from cartnet.ledger.audit import ReasonCode
+from cartnet.ledger.reasons import ReasonCode
 from cartnet.ledger.roles import Role
 from cartnet.schedule.capacity import HolderKind
 from cartnet.service import quotas
