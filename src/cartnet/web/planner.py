@@ -13,11 +13,12 @@ and result pages (:mod:`cartnet.web.planner_optimize`, :mod:`cartnet.web.planner
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import FileResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cartnet.api.deps import IDENTIFIER
 from cartnet.ledger.roles import Role
@@ -37,7 +38,7 @@ from cartnet.service.jobs import (
     base_network,
 )
 from cartnet.web.events import status_of
-from cartnet.web.page import Page, field_errors, form_values, role_page
+from cartnet.web.page import FORM_ERROR, Page, field_errors, form_values, role_page
 
 router = APIRouter()
 Planner = Annotated[Page, Depends(role_page(Role.PLANNER))]
@@ -241,3 +242,19 @@ async def report(page: Planner, job_id: str = JobId) -> Response:
         media_type="text/html",
         headers={"Content-Disposition": f'attachment; filename="{job_id}-report.html"'},
     )
+
+
+async def start_job(
+    page: Page, prefix: str, model: type[BaseModel], submit: Callable[..., JobView]
+) -> Response:
+    """Queue the job of one workspace form (fields ``<prefix><parameter>``), or show the
+    workspace again with the form's errors by field."""
+    values = form_values(await page.form())
+    given = {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
+    try:
+        job = model.model_validate(given)
+        queued = await page.call(submit, page.ctx, page.principal, job)
+    except (ValidationError, ServiceError) as err:
+        errors = {k if k == FORM_ERROR else prefix + k: v for k, v in field_errors(err).items()}
+        return await workspace_page(page, values, errors, status_of(err))
+    return queued_page(page, queued)

@@ -14,17 +14,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import FileResponse, Response
-from pydantic import ValidationError
 
 from cartnet.api.deps import IDENTIFIER
 from cartnet.ledger.roles import Role
 from cartnet.service import jobs
 from cartnet.service.design_job import report_path
-from cartnet.service.errors import NotFound, ServiceError
+from cartnet.service.errors import NotFound
 from cartnet.service.jobs import DesignJob, JobKind
-from cartnet.web.events import status_of
-from cartnet.web.page import FORM_ERROR, Page, field_errors, form_values, role_page
-from cartnet.web.planner import job_document, queued_page, workspace_page
+from cartnet.web.page import Page, role_page
+from cartnet.web.planner import job_document, start_job
 
 router = APIRouter()
 Planner = Annotated[Page, Depends(role_page(Role.PLANNER))]
@@ -36,15 +34,7 @@ PREFIX = "design_"
 @router.post("/planner/design")
 async def start_design(page: Planner) -> Response:
     """Queue a network design."""
-    values = form_values(await page.form())
-    given = {k.removeprefix(PREFIX): v for k, v in values.items() if k.startswith(PREFIX)}
-    try:
-        job = DesignJob.model_validate(given)
-        queued = await page.call(jobs.submit_design, page.ctx, page.principal, job)
-    except (ValidationError, ServiceError) as err:
-        errors = {k if k == FORM_ERROR else PREFIX + k: v for k, v in field_errors(err).items()}
-        return await workspace_page(page, values, errors, status_of(err))
-    return queued_page(page, queued)
+    return await start_job(page, PREFIX, DesignJob, jobs.submit_design)
 
 
 @router.get("/planner/jobs/{job_id}/design")

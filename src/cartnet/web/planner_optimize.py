@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from cartnet.api.deps import IDENTIFIER
 from cartnet.ledger.roles import Role
@@ -23,9 +22,8 @@ from cartnet.service import jobs, plan_apply
 from cartnet.service.errors import ServiceError
 from cartnet.service.jobs import JobKind, OptimizeJob
 from cartnet.service.plan_apply import MEANING, PASSWORD_FIELD, Application
-from cartnet.web.events import status_of
-from cartnet.web.page import FORM_ERROR, Page, field_errors, form_values, role_page
-from cartnet.web.planner import job_document, queued_page, workspace_page
+from cartnet.web.page import FORM_ERROR, Page, field_errors, role_page
+from cartnet.web.planner import job_document, start_job
 
 router = APIRouter()
 Planner = Annotated[Page, Depends(role_page(Role.PLANNER))]
@@ -37,15 +35,7 @@ PREFIX = "optimize_"
 @router.post("/planner/optimize")
 async def start_optimize(page: Planner) -> Response:
     """Queue an optimization of the open orders."""
-    values = form_values(await page.form())
-    given = {k.removeprefix(PREFIX): v for k, v in values.items() if k.startswith(PREFIX)}
-    try:
-        job = OptimizeJob.model_validate(given)
-        queued = await page.call(jobs.submit_optimize, page.ctx, page.principal, job)
-    except (ValidationError, ServiceError) as err:
-        errors = {k if k == FORM_ERROR else PREFIX + k: v for k, v in field_errors(err).items()}
-        return await workspace_page(page, values, errors, status_of(err))
-    return queued_page(page, queued)
+    return await start_job(page, PREFIX, OptimizeJob, jobs.submit_optimize)
 
 
 @router.get("/planner/jobs/{job_id}/plan")
